@@ -1,0 +1,140 @@
+//! Accounts: registration and first-party password login. Owns the rules (policy,
+//! uniqueness, no user enumeration); storage and hashing are delegated.
+
+use chrono::{DateTime, Utc};
+use service_kit::clock::Clock;
+use sqlx::AnyPool;
+
+use crate::domain::password::CommonPasswords;
+use crate::domain::{Email, EmailError, Password, PasswordError, UserId};
+use crate::passwords::PasswordHasher;
+use crate::storage::users::{self, InsertUserError};
+use crate::tokens::{AccessGrant, IssuedToken, TokenIssuer};
+
+/// `client_id` of tokens from the first-party JSON login.
+pub const FIRST_PARTY_CLIENT_ID: &str = "first-party";
+/// Scopes of first-party tokens: the user's own profile at the resource server.
+pub const FIRST_PARTY_SCOPE: &str = "users:read users:write";
+
+#[derive(Clone)]
+pub struct Accounts {
+    pool: AnyPool,
+    hasher: PasswordHasher,
+    common_passwords: CommonPasswords,
+    tokens: TokenIssuer,
+    clock: Clock,
+    audience: String,
+    access_token_ttl_secs: u64,
+}
+
+#[derive(Debug)]
+pub struct RegisteredUser {
+    pub id: UserId,
+    pub email: Email,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    #[error(transparent)]
+    InvalidEmail(#[from] EmailError),
+    #[error(transparent)]
+    InvalidPassword(#[from] PasswordError),
+    #[error("email already registered")]
+    EmailTaken,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// Unknown email, wrong password or malformed email: deliberately one case.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+pub struct AccountsConfig {
+    pub audience: String,
+    pub access_token_ttl_secs: u64,
+}
+
+impl Accounts {
+    pub fn new(
+        pool: AnyPool,
+        hasher: PasswordHasher,
+        tokens: TokenIssuer,
+        clock: Clock,
+        config: AccountsConfig,
+    ) -> Self {
+        Self {
+            pool,
+            hasher,
+            common_passwords: CommonPasswords::load(),
+            tokens,
+            clock,
+            audience: config.audience,
+            access_token_ttl_secs: config.access_token_ttl_secs,
+        }
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn register(
+        &self,
+        email: &str,
+        password: String,
+    ) -> Result<RegisteredUser, RegisterError> {
+        let email = Email::parse(email)?;
+        let password = Password::parse(password, &self.common_passwords)?;
+        let hash = self.hasher.hash(password).await?;
+        let id = UserId::generate();
+        let created_at = self.clock.now();
+        // One INSERT: the UNIQUE constraint decides concurrent registrations, and a crash
+        // leaves either the whole row or nothing.
+        match users::insert(&self.pool, id, &email, &hash, created_at.timestamp()).await {
+            Ok(()) => {}
+            Err(InsertUserError::EmailTaken) => return Err(RegisterError::EmailTaken),
+            Err(InsertUserError::Unexpected(e)) => return Err(e.into()),
+        }
+        tracing::info!(user_id = %id, "Account registered");
+        Ok(RegisteredUser {
+            id,
+            email,
+            created_at,
+        })
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn login(&self, email: &str, password: String) -> Result<IssuedToken, LoginError> {
+        let password = Password::for_login(password);
+        let user = match Email::parse(email) {
+            Ok(email) => users::find_by_email(&self.pool, &email).await?,
+            Err(_) => None,
+        };
+        let (user_id, email, stored_hash) = match user {
+            Some(u) => (Some(u.id), Some(u.email), Some(u.password_hash)),
+            None => (None, None, None),
+        };
+        // Always one Argon2 verification, so unknown accounts cost what known ones do.
+        if !self.hasher.verify(password, stored_hash).await? {
+            tracing::info!(outcome = "failure", "Password login refused");
+            return Err(LoginError::InvalidCredentials);
+        }
+        let (Some(user_id), Some(email)) = (user_id, email) else {
+            return Err(LoginError::InvalidCredentials);
+        };
+        tracing::info!(outcome = "success", user_id = %user_id, "Password login");
+        Ok(self
+            .tokens
+            .access_token(AccessGrant {
+                subject: user_id,
+                audience: self.audience.clone(),
+                client_id: FIRST_PARTY_CLIENT_ID.to_owned(),
+                scope: FIRST_PARTY_SCOPE.to_owned(),
+                email: Some(email),
+                lifetime_secs: self.access_token_ttl_secs,
+            })
+            .await?)
+    }
+}

@@ -1,0 +1,171 @@
+//! Signing keys: RSA 2048 key pairs created with OpenSSL (through josekit), stored
+//! encrypted in the database so restarts and every instance on one database sign with
+//! the same key, and published as a JWKS (public parts only).
+//!
+//! Private-key operations go through OpenSSL only; the `rsa` crate is never used to sign
+//! (RUSTSEC-2023-0071).
+
+pub mod kek;
+
+use std::sync::Arc;
+
+use anyhow::{Context, anyhow};
+use axum::body::Bytes;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use josekit::jwk::Jwk;
+use josekit::jws::RS256;
+use josekit::jws::alg::rsassa::RsassaJwsSigner;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use sqlx::AnyPool;
+
+use crate::storage::keys::{self as store, InsertKeyError};
+pub use kek::KeyEncryptionKey;
+
+pub const ALGORITHM: &str = "RS256";
+const RSA_BITS: u32 = 2048;
+
+/// The key that signs right now.
+pub struct SigningKey {
+    pub kid: String,
+    pub signer: RsassaJwsSigner,
+}
+
+/// What the idp needs from its keys at run time: one signer and the JWKS document.
+#[derive(Clone)]
+pub struct KeyRing {
+    signing: Arc<SigningKey>,
+    jwks: Bytes,
+}
+
+impl KeyRing {
+    /// Loads the keys from the database, creating the first one if there is none. When
+    /// several instances start at once, the unique index on the current key lets exactly
+    /// one insert win; the others load the winner's key.
+    pub async fn load_or_create(
+        pool: &AnyPool,
+        kek: &KeyEncryptionKey,
+        now: i64,
+    ) -> anyhow::Result<Self> {
+        if let Some(ring) = Self::load(pool, kek).await? {
+            return Ok(ring);
+        }
+        let (kid, public_jwk, private_der) = tokio::task::spawn_blocking(generate)
+            .await
+            .context("Key generation panicked")??;
+        let sealed = kek.seal(&kid, &private_der)?;
+        match store::insert_current(pool, &kid, &public_jwk, &sealed, now).await {
+            Ok(()) => tracing::info!(kid = %kid, "Created the first signing key"),
+            Err(InsertKeyError::CurrentExists) => {
+                tracing::info!("Another instance created the signing key first; using it");
+            }
+            Err(InsertKeyError::Unexpected(e)) => return Err(e),
+        }
+        Self::load(pool, kek)
+            .await?
+            .ok_or_else(|| anyhow!("No current signing key after creating one"))
+    }
+
+    async fn load(pool: &AnyPool, kek: &KeyEncryptionKey) -> anyhow::Result<Option<Self>> {
+        let records = store::published(pool).await?;
+        let Some(current) = records.iter().find(|r| r.state == "current") else {
+            return Ok(None);
+        };
+        let der = kek.open(&current.kid, &current.private_key_enc)?;
+        let signer = RS256
+            .signer_from_der(&der)
+            .context("A stored signing key is not a valid RSA private key")?;
+        let keys = records
+            .iter()
+            .map(|r| serde_json::from_str::<Value>(&r.public_jwk))
+            .collect::<Result<Vec<_>, _>>()
+            .context("A stored public JWK is not JSON")?;
+        Ok(Some(Self {
+            signing: Arc::new(SigningKey {
+                kid: current.kid.clone(),
+                signer,
+            }),
+            jwks: Bytes::from(json!({ "keys": keys }).to_string()),
+        }))
+    }
+
+    pub fn signing_key(&self) -> Arc<SigningKey> {
+        Arc::clone(&self.signing)
+    }
+
+    /// The JWKS document (RFC 7517 §5), serialised once.
+    pub fn jwks_json(&self) -> Bytes {
+        self.jwks.clone()
+    }
+}
+
+/// A new key pair: its kid, public JWK (JSON) and PKCS#8 private key (DER).
+fn generate() -> anyhow::Result<(String, String, Vec<u8>)> {
+    let pair = RS256
+        .generate_key_pair(RSA_BITS)
+        .context("Failed to generate an RSA key pair")?;
+    let public = josekit::jwk::KeyPair::to_jwk_public_key(&pair);
+    let kid = thumbprint(&public)?;
+    let jwk = json!({
+        "kty": "RSA",
+        "use": "sig",
+        "alg": ALGORITHM,
+        "kid": kid,
+        "n": param(&public, "n")?,
+        "e": param(&public, "e")?,
+    });
+    Ok((
+        kid,
+        jwk.to_string(),
+        josekit::jwk::KeyPair::to_der_private_key(&pair),
+    ))
+}
+
+fn param<'a>(jwk: &'a Jwk, name: &str) -> anyhow::Result<&'a str> {
+    jwk.parameter(name)
+        .and_then(Value::as_str)
+        .ok_or_else(|| anyhow!("Generated JWK lacks `{name}`"))
+}
+
+/// RFC 7638 JWK thumbprint: SHA-256 over the required members in lexicographic order.
+fn thumbprint(jwk: &Jwk) -> anyhow::Result<String> {
+    let mut members = Map::new();
+    members.insert("e".into(), Value::from(param(jwk, "e")?));
+    members.insert("kty".into(), Value::from("RSA"));
+    members.insert("n".into(), Value::from(param(jwk, "n")?));
+    // serde_json's Map is ordered by key and prints without whitespace, as §3 requires.
+    let canonical = Value::Object(members).to_string();
+    Ok(URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thumbprints_match_the_rfc_7638_example() {
+        // RFC 7638 §3.1.
+        let jwk = Jwk::from_bytes(
+            br#"{"kty":"RSA","n":"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw","e":"AQAB","alg":"RS256","kid":"2011-04-29"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            thumbprint(&jwk).unwrap(),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
+    }
+
+    #[test]
+    fn generated_keys_publish_only_public_rsa_2048_parameters() {
+        let (kid, public, private) = generate().unwrap();
+        let jwk: Map<String, Value> = serde_json::from_str(&public).unwrap();
+        let mut names: Vec<&str> = jwk.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["alg", "e", "kid", "kty", "n", "use"]);
+        assert_eq!(jwk["kid"], kid.as_str());
+        let n = URL_SAFE_NO_PAD.decode(jwk["n"].as_str().unwrap()).unwrap();
+        assert_eq!(n.len() * 8, 2048);
+        assert!(RS256.signer_from_der(&private).is_ok());
+    }
+}

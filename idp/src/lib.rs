@@ -1,0 +1,16 @@
+//! The identity provider: accounts, RS256 access tokens, discovery and JWKS.
+//!
+//! Layers, in one direction: [`routes`] (HTTP) -> services ([`accounts`], [`tokens`],
+//! [`keys`], [`passwords`]) -> [`storage`] (SQL). [`startup`] wires them together.
+
+pub mod accounts;
+pub mod domain;
+pub mod endpoints;
+pub mod keys;
+pub mod pages;
+pub mod passwords;
+pub mod routes;
+pub mod settings;
+pub mod startup;
+pub mod storage;
+pub mod tokens;

@@ -1,0 +1,188 @@
+//! The idp's configuration: environment variables prefixed `IDP_`, optionally a TOML
+//! file named by `IDP_CONFIG` (environment wins). Defaults make `cargo run` work on a
+//! fresh machine; [`Settings::validate`] rejects bad values at start-up, naming them.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail, ensure};
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::Deserialize;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// `IDP_LISTEN`: address to listen on.
+    pub listen: String,
+    /// `IDP_ISSUER`: the `iss` of every token and the base of discovery.
+    pub issuer: String,
+    /// `IDP_DATABASE_URL`: `sqlite://...` or `postgres://...`.
+    pub database_url: String,
+    /// `IDP_DATABASE_MAX_CONNECTIONS`.
+    pub database_max_connections: u32,
+    /// `IDP_KEYS_DIR`: where the embedded default keeps its key-encryption key.
+    pub keys_dir: PathBuf,
+    /// `IDP_KEY_ENCRYPTION_KEY`: base64 of 32 random bytes. When set, it encrypts the
+    /// signing keys at rest instead of the file under `keys_dir`; every instance sharing
+    /// one database must use the same value.
+    pub key_encryption_key: Option<KeyEncryptionKeySetting>,
+    /// `IDP_AUDIENCE`: `aud` of access tokens from first-party login.
+    pub audience: String,
+    /// `IDP_ACCESS_TOKEN_TTL_SECS`: lifetime of access tokens.
+    pub access_token_ttl_secs: u64,
+    /// `IDP_MAX_CONCURRENT_HASHES`: password hashes computed at once; more wait.
+    /// Each Argon2id hash holds 19 MiB while it runs.
+    pub max_concurrent_hashes: usize,
+    /// `IDP_REQUEST_TIMEOUT_SECS`.
+    pub request_timeout_secs: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:3000".to_owned(),
+            issuer: "http://localhost:3000".to_owned(),
+            database_url: "sqlite://data/idp.db".to_owned(),
+            database_max_connections: 10,
+            keys_dir: PathBuf::from("keys"),
+            key_encryption_key: None,
+            audience: "http://localhost:4000".to_owned(),
+            access_token_ttl_secs: 900,
+            max_concurrent_hashes: 4,
+            request_timeout_secs: 30,
+        }
+    }
+}
+
+/// The key-encryption key as configured; never printed.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct KeyEncryptionKeySetting(pub String);
+
+impl fmt::Debug for KeyEncryptionKeySetting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl Settings {
+    /// Reads the environment (and `IDP_CONFIG`'s TOML file, if named) and validates.
+    pub fn load() -> anyhow::Result<Self> {
+        let mut figment = Figment::new();
+        if let Ok(path) = std::env::var("IDP_CONFIG") {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let settings: Self = figment
+            .merge(Env::prefixed("IDP_").ignore(&["CONFIG"]))
+            .extract()
+            .context("Invalid idp settings")?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        validate_issuer(&self.issuer).context("IDP_ISSUER")?;
+        ensure!(
+            !self.audience.trim().is_empty(),
+            "IDP_AUDIENCE must not be empty"
+        );
+        ensure!(
+            (60..=86_400).contains(&self.access_token_ttl_secs),
+            "IDP_ACCESS_TOKEN_TTL_SECS must be between 60 and 86400"
+        );
+        ensure!(
+            (1..=256).contains(&self.max_concurrent_hashes),
+            "IDP_MAX_CONCURRENT_HASHES must be between 1 and 256"
+        );
+        ensure!(
+            self.database_max_connections >= 1,
+            "IDP_DATABASE_MAX_CONNECTIONS must be at least 1"
+        );
+        ensure!(
+            (1..=600).contains(&self.request_timeout_secs),
+            "IDP_REQUEST_TIMEOUT_SECS must be between 1 and 600"
+        );
+        service_kit::db::Backend::from_url(&self.database_url).context("IDP_DATABASE_URL")?;
+        Ok(())
+    }
+
+    /// Whether browsers reach us over TLS (cookies get `Secure`, responses HSTS).
+    pub fn is_https(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+}
+
+/// OIDC Discovery §3: an https URL (http allowed for local use) with no query or
+/// fragment. We also refuse a trailing slash so `issuer + path` is unambiguous.
+fn validate_issuer(issuer: &str) -> anyhow::Result<()> {
+    let Some(rest) = issuer
+        .strip_prefix("https://")
+        .or_else(|| issuer.strip_prefix("http://"))
+    else {
+        bail!("must start with https:// (or http:// for local use)");
+    };
+    if rest.is_empty() || rest.starts_with('/') {
+        bail!("must name a host");
+    }
+    if issuer.contains(['?', '#']) || issuer.ends_with('/') {
+        bail!("must not contain a query or fragment, nor end with '/'");
+    }
+    if issuer.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        bail!("must not contain whitespace");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        assert!(Settings::default().validate().is_ok());
+    }
+
+    #[test]
+    fn issuers_must_be_plain_http_urls() {
+        for good in ["http://localhost:3000", "https://id.example.com/tenant"] {
+            assert!(validate_issuer(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "localhost:3000",
+            "ftp://x",
+            "https://",
+            "https://x/",
+            "https://x?a=b",
+            "https://x#f",
+            "https://x y",
+        ] {
+            assert!(validate_issuer(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bad_values_are_named_in_the_error() {
+        let s = Settings {
+            access_token_ttl_secs: 5,
+            ..Settings::default()
+        };
+        let err = format!(
+            "{:#}",
+            s.validate()
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        );
+        assert!(err.contains("IDP_ACCESS_TOKEN_TTL_SECS"), "{err}");
+    }
+
+    #[test]
+    fn the_key_encryption_key_is_never_printed() {
+        let s = Settings {
+            key_encryption_key: Some(KeyEncryptionKeySetting("c2VjcmV0".to_owned())),
+            ..Settings::default()
+        };
+        assert!(!format!("{s:?}").contains("c2VjcmV0"));
+    }
+}

@@ -1,0 +1,137 @@
+//! Wiring: settings in, a bound listener and a router out. Binding happens first so
+//! tests can ask for port 0 and learn the real port.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::FromRef;
+use service_kit::api_error;
+use service_kit::clock::Clock;
+use service_kit::db::Database;
+use tokio::net::TcpListener;
+
+use crate::accounts::{Accounts, AccountsConfig};
+use crate::keys::{KeyEncryptionKey, KeyRing};
+use crate::pages;
+use crate::passwords::PasswordHasher;
+use crate::routes;
+use crate::settings::Settings;
+use crate::storage;
+use crate::tokens::TokenIssuer;
+
+/// Everything handlers need; each part is reachable with `State<Part>` via `FromRef`.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub db: Database,
+    pub accounts: Accounts,
+    pub keys: KeyRing,
+    pub issuer: Issuer,
+}
+
+/// The issuer URL (`iss`, discovery base).
+#[derive(Clone)]
+pub struct Issuer(pub Arc<str>);
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(routes::auth::routes())
+        .merge(routes::discovery::routes())
+        .merge(routes::health::routes())
+        .merge(pages::routes())
+        .fallback(api_error::not_found)
+        .method_not_allowed_fallback(api_error::method_not_allowed)
+        .with_state(state)
+}
+
+pub struct Application {
+    listener: TcpListener,
+    port: u16,
+    router: Router,
+    db: Database,
+}
+
+impl Application {
+    /// Binds `settings.listen` and builds the service.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(&settings.listen)
+            .await
+            .with_context(|| format!("Failed to bind IDP_LISTEN={}", settings.listen))?;
+        Self::build_with_listener(settings, listener, Clock::system()).await
+    }
+
+    /// Builds the service on an already bound listener, with the given clock.
+    pub async fn build_with_listener(
+        settings: Settings,
+        listener: TcpListener,
+        clock: Clock,
+    ) -> anyhow::Result<Self> {
+        settings.validate()?;
+        let port = listener.local_addr()?.port();
+        let db =
+            Database::connect(&settings.database_url, settings.database_max_connections).await?;
+        db.migrate(&storage::MIGRATIONS).await?;
+        let kek = KeyEncryptionKey::load_or_create(
+            settings.key_encryption_key.as_ref().map(|k| k.0.as_str()),
+            &settings.keys_dir,
+        )?;
+        let keys = KeyRing::load_or_create(&db.pool, &kek, clock.now().timestamp()).await?;
+        let hasher = PasswordHasher::new(settings.max_concurrent_hashes).await?;
+        let tokens = TokenIssuer::new(&settings.issuer, keys.clone(), clock.clone());
+        let accounts = Accounts::new(
+            db.pool.clone(),
+            hasher,
+            tokens,
+            clock,
+            AccountsConfig {
+                audience: settings.audience.clone(),
+                access_token_ttl_secs: settings.access_token_ttl_secs,
+            },
+        );
+        let state = AppState {
+            db: db.clone(),
+            accounts,
+            keys,
+            issuer: Issuer(Arc::from(settings.issuer.as_str())),
+        };
+        let router = service_kit::http::with_common_layers(
+            router(state),
+            Duration::from_secs(settings.request_timeout_secs),
+        );
+        Ok(Self {
+            listener,
+            port,
+            router,
+            db,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn db(&self) -> &Database {
+        &self.db
+    }
+
+    /// Serves until SIGTERM or ctrl-c, then drains in-flight requests.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(service_kit::http::shutdown_signal()).await
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        tracing::info!(port = self.port, "idp listening");
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("The idp server failed")?;
+        self.db.pool.close().await;
+        Ok(())
+    }
+}

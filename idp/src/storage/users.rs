@@ -1,0 +1,67 @@
+//! The `users` table.
+
+use anyhow::Context;
+use sqlx::AnyPool;
+
+use crate::domain::{Email, UserId};
+
+/// A stored account. The password hash never leaves the idp.
+#[derive(Debug)]
+pub struct UserRecord {
+    pub id: String,
+    pub email: String,
+    pub password_hash: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InsertUserError {
+    #[error("email already registered")]
+    EmailTaken,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+pub async fn insert(
+    pool: &AnyPool,
+    id: UserId,
+    email: &Email,
+    password_hash: &str,
+    now: i64,
+) -> Result<(), InsertUserError> {
+    sqlx::query(
+        "INSERT INTO users (id, email, password_hash, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $4)",
+    )
+    .bind(id.to_string())
+    .bind(email.as_ref())
+    .bind(password_hash)
+    .bind(now)
+    .execute(pool)
+    .await
+    .map_err(|e| {
+        if service_kit::db::is_unique_violation(&e) {
+            InsertUserError::EmailTaken
+        } else {
+            InsertUserError::Unexpected(anyhow::Error::new(e).context("Failed to insert a user"))
+        }
+    })?;
+    Ok(())
+}
+
+pub async fn find_by_email(pool: &AnyPool, email: &Email) -> anyhow::Result<Option<UserRecord>> {
+    let row: Option<(String, String, String, i64)> =
+        sqlx::query_as("SELECT id, email, password_hash, created_at FROM users WHERE email = $1")
+            .bind(email.as_ref())
+            .fetch_optional(pool)
+            .await
+            .context("Failed to look up a user by email")?;
+    Ok(
+        row.map(|(id, email, password_hash, created_at)| UserRecord {
+            id,
+            email,
+            password_hash,
+            created_at,
+        }),
+    )
+}

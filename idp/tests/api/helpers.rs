@@ -1,0 +1,187 @@
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use idp::settings::Settings;
+use idp::startup::Application;
+use reqwest::Response;
+use rsa::pkcs1v15::{Signature, VerifyingKey};
+use rsa::sha2::Sha256;
+use rsa::signature::Verifier;
+use rsa::{BigUint, RsaPublicKey};
+use serde_json::{Value, json};
+use service_kit::clock::Clock;
+use service_kit::db::Database;
+use service_kit::testing::{TestDatabase, fresh_database};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const AUDIENCE: &str = "http://resource.test";
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct TestApp {
+    pub address: String,
+    pub issuer: String,
+    pub client: reqwest::Client,
+    pub db: Database,
+    pub database: TestDatabase,
+    stop: oneshot::Sender<()>,
+    server: JoinHandle<anyhow::Result<()>>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(fresh_database("idp").await, |_| {}).await
+}
+
+/// Starts the idp on `database`, after `customise` had a go at the settings.
+pub async fn spawn_app_with(
+    database: TestDatabase,
+    customise: impl FnOnce(&mut Settings),
+) -> TestApp {
+    try_spawn_app_with(database, customise)
+        .await
+        .expect("the idp failed to start")
+}
+
+pub async fn try_spawn_app_with(
+    database: TestDatabase,
+    customise: impl FnOnce(&mut Settings),
+) -> Result<TestApp, (anyhow::Error, TestDatabase)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let mut settings = Settings {
+        issuer: issuer.clone(),
+        audience: AUDIENCE.to_owned(),
+        database_url: database.url.clone(),
+        keys_dir: database.path().join("keys"),
+        ..Settings::default()
+    };
+    customise(&mut settings);
+    let app = match Application::build_with_listener(settings, listener, Clock::system()).await {
+        Ok(app) => app,
+        Err(e) => return Err((e, database)),
+    };
+    let db = app.db().clone();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    Ok(TestApp {
+        address: issuer.clone(),
+        issuer,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        db,
+        database,
+        stop,
+        server,
+    })
+}
+
+impl TestApp {
+    /// Stops the server (draining requests) and hands back its database for a restart.
+    pub async fn stop(self) -> TestDatabase {
+        let _ = self.stop.send(());
+        self.server.await.unwrap().unwrap();
+        self.database
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_register(&self, email: &str, password: &str) -> Response {
+        self.post_json(
+            "/auth/register",
+            &json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    pub async fn post_login(&self, email: &str, password: &str) -> Response {
+        self.post_json(
+            "/auth/login",
+            &json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    /// Registers `email` with [`PASSWORD`] and returns the new user's id.
+    pub async fn register(&self, email: &str) -> String {
+        let response = self.post_register(email, PASSWORD).await;
+        assert_eq!(response.status(), 201);
+        let body: Value = response.json().await.unwrap();
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Logs `email` in with [`PASSWORD`] and returns the access token.
+    pub async fn login(&self, email: &str) -> String {
+        let response = self.post_login(email, PASSWORD).await;
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self.client.get(self.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.unwrap()
+    }
+}
+
+/// The decoded header and claims of a compact JWS (no verification).
+pub fn decode_jwt(token: &str) -> (Value, Value) {
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts.len(), 3, "compact JWS");
+    let part =
+        |p: &str| -> Value { serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).unwrap()).unwrap() };
+    (part(parts[0]), part(parts[1]))
+}
+
+/// Verifies an RS256 signature with the RustCrypto `rsa` crate, independently of the
+/// OpenSSL code that signed it, using the key the JWKS publishes under the token's kid.
+pub fn verify_independently(token: &str, jwks: &Value) -> bool {
+    let header: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(token.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let kid = header["kid"].as_str().unwrap();
+    let Some(jwk) = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == kid)
+    else {
+        return false;
+    };
+    let int = |name: &str| {
+        BigUint::from_bytes_be(&URL_SAFE_NO_PAD.decode(jwk[name].as_str().unwrap()).unwrap())
+    };
+    let key = VerifyingKey::<Sha256>::new(RsaPublicKey::new(int("n"), int("e")).unwrap());
+    let (signing_input, signature) = token.rsplit_once('.').unwrap();
+    let signature =
+        Signature::try_from(URL_SAFE_NO_PAD.decode(signature).unwrap().as_slice()).unwrap();
+    key.verify(signing_input.as_bytes(), &signature).is_ok()
+}
+
+/// The API error body's `error` code, asserting the documented shape.
+pub async fn error_code(response: Response) -> String {
+    let body: Value = response.json().await.unwrap();
+    let object = body.as_object().expect("an error body is an object");
+    assert_eq!(object.len(), 2, "exactly error + message: {body}");
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+    body["error"].as_str().unwrap().to_owned()
+}

@@ -1,0 +1,195 @@
+//! The claims of a JWT access token (RFC 9068 §2.2), parsed into types. A claim of the
+//! wrong JSON type makes the whole token invalid; unknown claims are ignored.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::TokenError;
+
+/// A verified access token's claims. Time checks are done by the validator; this type
+/// only guarantees that each claim is present (when required) and well-typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessTokenClaims {
+    pub issuer: String,
+    pub subject: String,
+    pub audience: Vec<String>,
+    /// `exp`, unix seconds.
+    pub expires_at: i64,
+    /// `iat`, unix seconds.
+    pub issued_at: i64,
+    /// `nbf`, unix seconds, when present.
+    pub not_before: Option<i64>,
+    pub scopes: Scopes,
+    pub client_id: String,
+    /// `jti`.
+    pub token_id: String,
+    /// Present on tokens issued to a user through first-party login.
+    pub email: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawClaims {
+    iss: String,
+    sub: String,
+    aud: Audience,
+    exp: i64,
+    iat: i64,
+    #[serde(default)]
+    nbf: Option<i64>,
+    #[serde(default)]
+    scope: Option<String>,
+    client_id: String,
+    jti: String,
+    #[serde(default)]
+    email: Option<String>,
+}
+
+/// `aud` is a string or an array of strings (RFC 7519 §4.1.3).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl AccessTokenClaims {
+    pub fn parse(claims: Map<String, Value>) -> Result<Self, TokenError> {
+        let raw: RawClaims = serde_json::from_value(Value::Object(claims))
+            .map_err(|e| TokenError::MalformedClaims(e.to_string()))?;
+        let audience = match raw.aud {
+            Audience::One(aud) => vec![aud],
+            Audience::Many(auds) => auds,
+        };
+        let scopes = match raw.scope {
+            Some(scope) => Scopes::parse(&scope)?,
+            None => Scopes::default(),
+        };
+        Ok(Self {
+            issuer: raw.iss,
+            subject: raw.sub,
+            audience,
+            expires_at: raw.exp,
+            issued_at: raw.iat,
+            not_before: raw.nbf,
+            scopes,
+            client_id: raw.client_id,
+            token_id: raw.jti,
+            email: raw.email,
+        })
+    }
+}
+
+/// The granted scopes: the space-separated `scope` claim (RFC 9068 §2.2.3, RFC 6749 §3.3).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scopes(BTreeSet<String>);
+
+impl Scopes {
+    pub fn parse(scope: &str) -> Result<Self, TokenError> {
+        let mut scopes = BTreeSet::new();
+        for token in scope.split(' ').filter(|s| !s.is_empty()) {
+            // scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+            if !token
+                .bytes()
+                .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
+            {
+                return Err(TokenError::MalformedClaims(
+                    "scope has a bad character".into(),
+                ));
+            }
+            scopes.insert(token.to_owned());
+        }
+        Ok(Self(scopes))
+    }
+
+    pub fn contains(&self, scope: &str) -> bool {
+        self.0.contains(scope)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+}
+
+impl fmt::Display for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let joined: Vec<&str> = self.iter().collect();
+        f.write_str(&joined.join(" "))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn claims(value: Value) -> Result<AccessTokenClaims, TokenError> {
+        match value {
+            Value::Object(map) => AccessTokenClaims::parse(map),
+            _ => unreachable!(),
+        }
+    }
+
+    fn base() -> Value {
+        json!({
+            "iss": "http://idp", "sub": "u", "aud": "http://rs", "exp": 20, "iat": 10,
+            "client_id": "first-party", "jti": "j", "scope": "users:read  users:write"
+        })
+    }
+
+    #[test]
+    fn well_typed_claims_are_parsed() {
+        let parsed = claims(base()).unwrap();
+        assert_eq!(parsed.audience, vec!["http://rs".to_owned()]);
+        assert!(parsed.scopes.contains("users:read") && parsed.scopes.contains("users:write"));
+        assert_eq!(parsed.scopes.to_string(), "users:read users:write");
+        assert_eq!(parsed.email, None);
+        let mut many = base();
+        many["aud"] = json!(["a", "http://rs"]);
+        assert_eq!(claims(many).unwrap().audience.len(), 2);
+    }
+
+    #[test]
+    fn an_absent_scope_grants_nothing() {
+        let mut value = base();
+        value.as_object_mut().unwrap().remove("scope");
+        assert_eq!(claims(value).unwrap().scopes, Scopes::default());
+    }
+
+    #[test]
+    fn missing_or_wrongly_typed_claims_are_refused() {
+        let cases: Vec<(&str, Option<Value>)> = vec![
+            ("exp", None),
+            ("iat", None),
+            ("sub", None),
+            ("iss", None),
+            ("aud", None),
+            ("client_id", None),
+            ("jti", None),
+            ("exp", Some(json!("20"))),
+            ("exp", Some(json!(20.5))),
+            ("sub", Some(json!(42))),
+            ("aud", Some(json!([1]))),
+            ("scope", Some(json!(["users:read"]))),
+            ("scope", Some(json!("users:read \"x"))),
+            ("email", Some(json!(true))),
+            ("nbf", Some(json!("now"))),
+        ];
+        for (name, value) in cases {
+            let mut token = base();
+            let map = token.as_object_mut().unwrap();
+            match value {
+                Some(v) => {
+                    map.insert(name.to_owned(), v);
+                }
+                None => {
+                    map.remove(name);
+                }
+            }
+            assert!(claims(token).is_err(), "{name} was accepted");
+        }
+    }
+}

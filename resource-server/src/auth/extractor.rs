@@ -1,0 +1,169 @@
+//! The axum side of token validation: the [`BearerClaims`] extractor and the RFC 6750
+//! responses (401 for a missing or invalid token, 403 for a missing scope).
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use service_kit::api_error::ApiError;
+use service_kit::http::RequestId;
+
+use super::{AccessTokenClaims, TokenValidator};
+
+/// The message of every invalid-token answer, whatever the reason.
+pub const INVALID_TOKEN_MESSAGE: &str = "The access token is invalid or expired.";
+
+/// The claims of a valid access token sent as `Authorization: Bearer <token>`
+/// (RFC 6750 §2.1; the only place we look for a token). Needs a [`TokenValidator`] in
+/// the router state (`TokenValidator: FromRef<S>`).
+#[derive(Debug, Clone)]
+pub struct BearerClaims(pub AccessTokenClaims);
+
+/// Why a request was not authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthRejection {
+    /// No bearer token: 401 with a bare `WWW-Authenticate: Bearer` (RFC 6750 §3.1).
+    MissingToken,
+    /// Any problem with the token: 401 `invalid_token`, always the same answer.
+    InvalidToken,
+}
+
+impl<S> FromRequestParts<S> for BearerClaims
+where
+    S: Send + Sync,
+    TokenValidator: FromRef<S>,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let token = bearer_token(parts)?;
+        let validator = TokenValidator::from_ref(state);
+        let request_id = parts.extensions.get::<RequestId>().map(|id| id.0.as_str());
+        match validator.validate(token, request_id).await {
+            Ok(claims) => Ok(Self(claims)),
+            Err(reason) => {
+                tracing::debug!(%reason, "Refused an access token");
+                Err(AuthRejection::InvalidToken)
+            }
+        }
+    }
+}
+
+/// The token of a single `Authorization: Bearer` header; the scheme is case-insensitive.
+/// Another scheme counts as no token at all.
+fn bearer_token(parts: &Parts) -> Result<&str, AuthRejection> {
+    let mut values = parts.headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Err(AuthRejection::MissingToken);
+    };
+    if values.next().is_some() {
+        return Err(AuthRejection::InvalidToken);
+    }
+    let value = value.to_str().map_err(|_| AuthRejection::InvalidToken)?;
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(AuthRejection::MissingToken);
+    }
+    let token = token.trim_matches(' ');
+    if token.is_empty() {
+        return Err(AuthRejection::InvalidToken);
+    }
+    Ok(token)
+}
+
+impl From<AuthRejection> for ApiError {
+    fn from(rejection: AuthRejection) -> Self {
+        match rejection {
+            AuthRejection::MissingToken => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "missing_token",
+                "This request needs an access token: send Authorization: Bearer <token>.",
+            )
+            .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")),
+            AuthRejection::InvalidToken => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                INVALID_TOKEN_MESSAGE,
+            )
+            .with_header(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            ),
+        }
+    }
+}
+
+impl IntoResponse for AuthRejection {
+    fn into_response(self) -> Response {
+        ApiError::from(self).into_response()
+    }
+}
+
+/// 403 `insufficient_scope` naming the scopes the request needs (RFC 6750 §3.1).
+/// `needed` is a space-separated scope list, so it is always a valid header value.
+pub fn insufficient_scope(needed: &str) -> ApiError {
+    let error = ApiError::new(
+        StatusCode::FORBIDDEN,
+        "insufficient_scope",
+        format!("This request needs the scope(s): {needed}."),
+    );
+    match HeaderValue::from_str(&format!(
+        "Bearer error=\"insufficient_scope\", scope=\"{needed}\""
+    )) {
+        Ok(value) => error.with_header(header::WWW_AUTHENTICATE, value),
+        Err(_) => error.with_header(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer error=\"insufficient_scope\""),
+        ),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use axum::http::Request;
+
+    fn parts(headers: &[&str]) -> Parts {
+        let mut builder = Request::builder();
+        for h in headers {
+            builder = builder.header(header::AUTHORIZATION, *h);
+        }
+        builder.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        assert_eq!(bearer_token(&parts(&["Bearer abc"])), Ok("abc"));
+        assert_eq!(bearer_token(&parts(&["bEaReR abc"])), Ok("abc"));
+    }
+
+    #[test]
+    fn no_header_or_another_scheme_is_a_missing_token() {
+        assert_eq!(bearer_token(&parts(&[])), Err(AuthRejection::MissingToken));
+        assert_eq!(
+            bearer_token(&parts(&["Basic dTpw"])),
+            Err(AuthRejection::MissingToken)
+        );
+        assert_eq!(
+            bearer_token(&parts(&["Bearerabc"])),
+            Err(AuthRejection::MissingToken)
+        );
+    }
+
+    #[test]
+    fn an_empty_token_or_two_headers_are_invalid() {
+        assert_eq!(
+            bearer_token(&parts(&["Bearer "])),
+            Err(AuthRejection::InvalidToken)
+        );
+        assert_eq!(
+            bearer_token(&parts(&["Bearer"])),
+            Err(AuthRejection::InvalidToken)
+        );
+        assert_eq!(
+            bearer_token(&parts(&["Bearer a", "Bearer b"])),
+            Err(AuthRejection::InvalidToken)
+        );
+    }
+}

@@ -1,0 +1,17 @@
+//! The resource server: a profile API (`/users`) that trusts access tokens from one
+//! idp and checks them offline, against the idp's cached public keys.
+//!
+//! Layers: [`routes`] (HTTP) -> [`profiles`] (use cases and authorization, on the
+//! [`domain`] types) -> [`storage`] (SQL). [`auth`] validates tokens and knows nothing
+//! of profiles.
+
+pub mod auth;
+pub mod domain;
+pub mod profiles;
+pub mod routes;
+pub mod settings;
+pub mod startup;
+pub mod storage;
+
+pub use settings::Settings;
+pub use startup::{AppState, Application, router};

@@ -1,0 +1,158 @@
+//! Building and running the server: connect and migrate the database, set up the token
+//! validator, bind the listener first (so tests can use port 0), serve until shutdown.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::FromRef;
+use service_kit::clock::Clock;
+use service_kit::db::Database;
+use service_kit::http::{shutdown_signal, with_common_layers};
+use tokio::net::TcpListener;
+
+use crate::auth::{JwksCache, JwksConfig, TokenValidator, ValidationConfig};
+use crate::profiles::Profiles;
+use crate::routes;
+use crate::settings::Settings;
+use crate::storage::MIGRATIONS;
+
+/// Everything the handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub db: Database,
+    pub profiles: Profiles,
+    pub validator: TokenValidator,
+}
+
+impl FromRef<AppState> for TokenValidator {
+    fn from_ref(state: &AppState) -> Self {
+        state.validator.clone()
+    }
+}
+
+impl FromRef<AppState> for Profiles {
+    fn from_ref(state: &AppState) -> Self {
+        state.profiles.clone()
+    }
+}
+
+impl AppState {
+    /// Connects to the database, applies the migrations and prepares the (still empty)
+    /// key cache: the idp is not contacted until a token needs checking.
+    pub async fn build(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
+        settings.validate()?;
+        let db = connect_and_migrate(&settings).await?;
+        let keys = JwksCache::new(
+            JwksConfig {
+                issuer: settings.issuer.clone(),
+                cache_ttl: settings.jwks_cache(),
+                refetch_cooldown: settings.jwks_refetch_cooldown(),
+                max_stale: settings.jwks_max_stale(),
+                fetch_timeout: settings.jwks_fetch_timeout(),
+            },
+            clock.clone(),
+        )?;
+        let validator = TokenValidator::new(
+            ValidationConfig {
+                issuer: settings.issuer.clone(),
+                audience: settings.audience.clone(),
+                leeway: settings.clock_leeway(),
+            },
+            keys,
+            clock.clone(),
+        );
+        Ok(Self {
+            settings: Arc::new(settings),
+            profiles: Profiles::new(db.clone(), clock),
+            db,
+            validator,
+        })
+    }
+}
+
+/// The whole HTTP application: routes, state and the shared middleware.
+pub fn router(state: AppState) -> Router {
+    let timeout = state.settings.request_timeout();
+    let app = routes::routes()
+        .fallback(service_kit::api_error::not_found)
+        .method_not_allowed_fallback(service_kit::api_error::method_not_allowed)
+        .with_state(state);
+    with_common_layers(app, timeout)
+}
+
+/// Connects to `settings.database_url` and applies pending migrations.
+pub async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<Database> {
+    let db = Database::connect(&settings.database_url, settings.database_max_connections).await?;
+    db.migrate(&MIGRATIONS).await?;
+    Ok(db)
+}
+
+pub struct Application {
+    listener: TcpListener,
+    port: u16,
+    state: AppState,
+}
+
+impl Application {
+    /// Binds `settings.listen`, then builds.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        settings.validate()?;
+        let listener = TcpListener::bind(&settings.listen)
+            .await
+            .with_context(|| format!("Failed to bind RS_LISTEN={}", settings.listen))?;
+        Self::build_with_listener(settings, listener).await
+    }
+
+    /// Builds around a listener the caller bound (tests bind port 0).
+    pub async fn build_with_listener(
+        settings: Settings,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
+        let port = listener
+            .local_addr()
+            .context("Failed to read the listener's address")?
+            .port();
+        let state = AppState::build(settings, Clock::system()).await?;
+        Ok(Self {
+            listener,
+            port,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn db(&self) -> &Database {
+        &self.state.db
+    }
+
+    /// The token validator, whose key cache tests can observe.
+    pub fn validator(&self) -> &TokenValidator {
+        &self.state.validator
+    }
+
+    /// Serves until SIGTERM or ctrl-c, then drains connections.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `shutdown` resolves, then drains connections.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        tracing::info!(
+            port = self.port,
+            issuer = %self.state.settings.issuer,
+            "Resource server listening"
+        );
+        axum::serve(self.listener, router(self.state))
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("The server failed")
+    }
+}

@@ -1,0 +1,396 @@
+//! Test support: a fake issuer (discovery + JWKS for test RSA keys, counting fetches,
+//! able to go down) and `spawn_app`, the resource server on port 0 with a fresh database.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use josekit::jwk::KeyPair;
+use josekit::jwk::alg::rsa::RsaKeyPair;
+use josekit::jws::{JwsSigner, RS256};
+use resource_server::Settings;
+use resource_server::auth::TokenValidator;
+use resource_server::startup::Application;
+use serde_json::{Value, json};
+use service_kit::db::Database;
+use service_kit::testing::{TestDatabase, fresh_database};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The audience the resource server under test requires.
+pub const AUDIENCE: &str = "http://localhost:4000";
+pub const USER_SCOPES: &str = "users:read users:write";
+pub const ADMIN_SCOPES: &str = "users:read users:write users:admin";
+pub const INVALID_TOKEN_BODY: &str =
+    r#"{"error":"invalid_token","message":"The access token is invalid or expired."}"#;
+
+/// Generating RSA keys is slow; each test binary makes these once.
+pub static KEY_ONE: LazyLock<Arc<RsaKeyPair>> = LazyLock::new(|| Arc::new(generate_key()));
+pub static KEY_TWO: LazyLock<Arc<RsaKeyPair>> = LazyLock::new(|| Arc::new(generate_key()));
+/// A key the issuer never publishes: what a forger would sign with.
+pub static ATTACKER_KEY: LazyLock<Arc<RsaKeyPair>> = LazyLock::new(|| Arc::new(generate_key()));
+
+fn generate_key() -> RsaKeyPair {
+    RS256
+        .generate_key_pair(2048)
+        .expect("Failed to generate an RSA key")
+}
+
+pub fn public_jwk(key: &RsaKeyPair, kid: &str) -> Value {
+    let mut jwk = key.to_jwk_public_key();
+    jwk.set_key_id(kid);
+    jwk.set_key_use("sig");
+    jwk.set_algorithm("RS256");
+    serde_json::to_value(jwk.as_ref()).expect("A JWK is JSON")
+}
+
+pub fn b64(bytes: impl AsRef<[u8]>) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A compact JWS over `header` and `claims`, RS256-signed with `key` whatever the header says.
+pub fn sign_with(key: &RsaKeyPair, header: &Value, claims: &Value) -> String {
+    let signing_input = format!("{}.{}", b64(header.to_string()), b64(claims.to_string()));
+    let signer = RS256
+        .signer_from_der(key.to_der_private_key())
+        .expect("A signer from our own key");
+    let signature = signer
+        .sign(signing_input.as_bytes())
+        .expect("Signing works");
+    format!("{signing_input}.{}", b64(signature))
+}
+
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+// ---------------------------------------------------------------------------------------
+// The fake issuer
+// ---------------------------------------------------------------------------------------
+
+struct IssuerState {
+    issuer: String,
+    /// Published keys, as JWK JSON.
+    published: Mutex<Vec<Value>>,
+    /// The key tokens are signed with, and its kid.
+    signing: Mutex<(String, Arc<RsaKeyPair>)>,
+    jwks_fetches: AtomicUsize,
+    down: AtomicBool,
+    last_request_id: Mutex<Option<String>>,
+}
+
+/// An idp stand-in serving `/.well-known/openid-configuration` and `/jwks`.
+#[derive(Clone)]
+pub struct FakeIssuer {
+    state: Arc<IssuerState>,
+}
+
+impl FakeIssuer {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let issuer = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let kid = "key-one".to_owned();
+        let state = Arc::new(IssuerState {
+            issuer,
+            published: Mutex::new(vec![public_jwk(&KEY_ONE, &kid)]),
+            signing: Mutex::new((kid, Arc::clone(&KEY_ONE))),
+            jwks_fetches: AtomicUsize::new(0),
+            down: AtomicBool::new(false),
+            last_request_id: Mutex::new(None),
+        });
+        let app = Router::new()
+            .route("/.well-known/openid-configuration", get(discovery))
+            .route("/jwks", get(jwks))
+            .with_state(Arc::clone(&state));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { state }
+    }
+
+    pub fn issuer(&self) -> String {
+        self.state.issuer.clone()
+    }
+
+    pub fn kid(&self) -> String {
+        self.state.signing.lock().unwrap().0.clone()
+    }
+
+    pub fn jwks_fetches(&self) -> usize {
+        self.state.jwks_fetches.load(Ordering::SeqCst)
+    }
+
+    pub fn last_request_id(&self) -> Option<String> {
+        self.state.last_request_id.lock().unwrap().clone()
+    }
+
+    /// From now on every request gets a 503.
+    pub fn go_down(&self) {
+        self.state.down.store(true, Ordering::SeqCst);
+    }
+
+    /// Publishes `key` under `kid` and signs with it from now on; the old keys stay
+    /// published unless `retire_old`.
+    pub fn rotate_to(&self, key: &Arc<RsaKeyPair>, kid: &str, retire_old: bool) {
+        let mut published = self.state.published.lock().unwrap();
+        if retire_old {
+            published.clear();
+        }
+        published.push(public_jwk(key, kid));
+        *self.state.signing.lock().unwrap() = (kid.to_owned(), Arc::clone(key));
+    }
+
+    /// The header the real idp puts on access tokens.
+    pub fn header(&self) -> Value {
+        json!({"alg": "RS256", "typ": "at+jwt", "kid": self.kid()})
+    }
+
+    /// Claims of a valid access token for `sub`.
+    pub fn claims(&self, sub: &str, email: Option<&str>, scope: &str) -> Value {
+        let now = now();
+        let mut claims = json!({
+            "iss": self.issuer(),
+            "sub": sub,
+            "aud": AUDIENCE,
+            "exp": now + 600,
+            "iat": now,
+            "jti": uuid::Uuid::new_v4().to_string(),
+            "client_id": "first-party",
+            "scope": scope,
+        });
+        if let Some(email) = email {
+            claims["email"] = json!(email);
+        }
+        claims
+    }
+
+    /// Signs `claims` under `header` with the current signing key.
+    pub fn sign(&self, header: &Value, claims: &Value) -> String {
+        let key = Arc::clone(&self.state.signing.lock().unwrap().1);
+        sign_with(&key, header, claims)
+    }
+
+    /// A valid access token with these claims.
+    pub fn token(&self, claims: &Value) -> String {
+        self.sign(&self.header(), claims)
+    }
+
+    /// A valid access token for `user` with `scope`.
+    pub fn user_token(&self, user: &TestUser, scope: &str) -> String {
+        self.token(&self.claims(&user.id, Some(&user.email), scope))
+    }
+}
+
+fn request_id(state: &IssuerState, headers: &HeaderMap) {
+    if let Some(id) = headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
+        *state.last_request_id.lock().unwrap() = Some(id.to_owned());
+    }
+}
+
+async fn discovery(State(state): State<Arc<IssuerState>>, headers: HeaderMap) -> Response {
+    request_id(&state, &headers);
+    if state.down.load(Ordering::SeqCst) {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    axum::Json(json!({
+        "issuer": state.issuer,
+        "jwks_uri": format!("{}/jwks", state.issuer),
+    }))
+    .into_response()
+}
+
+async fn jwks(State(state): State<Arc<IssuerState>>, headers: HeaderMap) -> Response {
+    request_id(&state, &headers);
+    state.jwks_fetches.fetch_add(1, Ordering::SeqCst);
+    if state.down.load(Ordering::SeqCst) {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    let keys = state.published.lock().unwrap().clone();
+    axum::Json(json!({ "keys": keys })).into_response()
+}
+
+// ---------------------------------------------------------------------------------------
+// The resource server under test
+// ---------------------------------------------------------------------------------------
+
+/// A user the fake issuer can issue tokens for.
+#[derive(Clone, Debug)]
+pub struct TestUser {
+    pub id: String,
+    pub email: String,
+}
+
+impl TestUser {
+    pub fn generate() -> Self {
+        let id = uuid::Uuid::new_v4().to_string();
+        Self {
+            email: format!("user-{}@example.com", &id[..8]),
+            id,
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub issuer: FakeIssuer,
+    pub settings: Settings,
+    pub db: Database,
+    pub validator: TokenValidator,
+    pub database: TestDatabase,
+    server: Option<(oneshot::Sender<()>, JoinHandle<anyhow::Result<()>>)>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Spawns the resource server, trusting a fresh fake issuer, after `tweak` has adjusted
+/// its settings.
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    if std::env::var_os("TEST_LOG").is_some() {
+        service_kit::telemetry::init("debug");
+    }
+    let issuer = FakeIssuer::start().await;
+    let database = fresh_database("rs").await;
+    let mut settings = Settings {
+        listen: "127.0.0.1:0".to_owned(),
+        issuer: issuer.issuer(),
+        audience: AUDIENCE.to_owned(),
+        database_url: database.url.clone(),
+        ..Settings::default()
+    };
+    tweak(&mut settings);
+    start(settings, issuer, database).await
+}
+
+async fn start(settings: Settings, issuer: FakeIssuer, database: TestDatabase) -> TestApp {
+    let app = Application::build(settings.clone())
+        .await
+        .expect("Failed to build the application");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let db = app.db().clone();
+    let validator = app.validator().clone();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let handle = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        issuer,
+        settings,
+        db,
+        validator,
+        database,
+        server: Some((stop, handle)),
+    }
+}
+
+impl TestApp {
+    /// Stops this server and starts a new one on the same database and settings.
+    pub async fn restart(mut self) -> TestApp {
+        if let Some((stop, handle)) = self.server.take() {
+            let _ = stop.send(());
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), handle).await;
+        }
+        self.db.pool.close().await;
+        let TestApp {
+            settings,
+            issuer,
+            database,
+            ..
+        } = self;
+        start(settings, issuer, database).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        let mut request = self.client.get(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("Failed to send a request")
+    }
+
+    pub async fn put(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .put(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("Failed to send a request")
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("Failed to send a request")
+    }
+
+    /// A valid token for `user` with `scope`.
+    pub fn token_for(&self, user: &TestUser, scope: &str) -> String {
+        self.issuer.user_token(user, scope)
+    }
+
+    /// A new user with `users:admin` and a token for them.
+    pub fn admin_token(&self) -> String {
+        self.token_for(&TestUser::generate(), ADMIN_SCOPES)
+    }
+
+    /// Creates `user`'s profile through `/users/me` and returns it.
+    pub async fn create_profile(&self, user: &TestUser) -> Value {
+        let response = self
+            .get("/users/me", Some(&self.token_for(user, USER_SCOPES)))
+            .await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+}
+
+/// Asserts the one answer every invalid token gets.
+pub async fn assert_invalid_token(response: reqwest::Response) {
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        response
+            .headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok()),
+        Some(r#"Bearer error="invalid_token""#)
+    );
+    assert_eq!(response.text().await.unwrap(), INVALID_TOKEN_BODY);
+}
+
+/// Asserts a 403 `insufficient_scope` naming `needed`.
+pub async fn assert_insufficient_scope(response: reqwest::Response, needed: &str) {
+    assert_eq!(response.status(), 403);
+    assert_eq!(
+        response
+            .headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok()),
+        Some(format!(r#"Bearer error="insufficient_scope", scope="{needed}""#).as_str())
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "insufficient_scope");
+}
+
+/// The `error` code of a JSON error body.
+pub async fn error_code(response: reqwest::Response) -> String {
+    let body: Value = response.json().await.unwrap();
+    body["error"].as_str().unwrap_or_default().to_owned()
+}

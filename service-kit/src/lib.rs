@@ -1,0 +1,11 @@
+//! Plumbing shared by the idp and the resource server. Nothing here knows about
+//! identities or profiles: it connects to a database, sets up telemetry, wraps a router
+//! in the common HTTP middleware and waits for a shutdown signal.
+
+pub mod api_error;
+pub mod clock;
+pub mod db;
+pub mod http;
+pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
