@@ -46,6 +46,13 @@ pub enum RegisterError {
     Unexpected(#[from] anyhow::Error),
 }
 
+/// A user whose password was just checked.
+#[derive(Debug, Clone)]
+pub struct AuthenticatedUser {
+    pub id: String,
+    pub email: String,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
     /// Unknown email, wrong password or malformed email: deliberately one case.
@@ -105,34 +112,53 @@ impl Accounts {
         })
     }
 
+    /// Checks an email and password. Unknown emails, malformed emails and wrong
+    /// passwords are one outcome and cost one Argon2id verification each, so neither
+    /// the answer nor its timing tells whether an account exists.
     #[tracing::instrument(skip_all)]
-    pub async fn login(&self, email: &str, password: String) -> Result<IssuedToken, LoginError> {
+    pub async fn authenticate(
+        &self,
+        email: &str,
+        password: String,
+    ) -> Result<AuthenticatedUser, LoginError> {
         let password = Password::for_login(password);
         let user = match Email::parse(email) {
             Ok(email) => users::find_by_email(&self.pool, &email).await?,
             Err(_) => None,
         };
-        let (user_id, email, stored_hash) = match user {
-            Some(u) => (Some(u.id), Some(u.email), Some(u.password_hash)),
-            None => (None, None, None),
+        let (user, stored_hash) = match user {
+            Some(u) => {
+                let hash = u.password_hash;
+                (Some((u.id, u.email)), Some(hash))
+            }
+            None => (None, None),
         };
-        // Always one Argon2 verification, so unknown accounts cost what known ones do.
-        if !self.hasher.verify(password, stored_hash).await? {
-            tracing::info!(outcome = "failure", "Password login refused");
-            return Err(LoginError::InvalidCredentials);
+        let verified = self.hasher.verify(password, stored_hash).await?;
+        match user {
+            Some((id, email)) if verified => {
+                tracing::info!(outcome = "success", user_id = %id, "Password check");
+                Ok(AuthenticatedUser { id, email })
+            }
+            _ => {
+                tracing::info!(outcome = "failure", "Password check refused");
+                Err(LoginError::InvalidCredentials)
+            }
         }
-        let (Some(user_id), Some(email)) = (user_id, email) else {
-            return Err(LoginError::InvalidCredentials);
-        };
-        tracing::info!(outcome = "success", user_id = %user_id, "Password login");
+    }
+
+    /// First-party JSON login: a password check, then an access token for the
+    /// resource server.
+    #[tracing::instrument(skip_all)]
+    pub async fn login(&self, email: &str, password: String) -> Result<IssuedToken, LoginError> {
+        let user = self.authenticate(email, password).await?;
         Ok(self
             .tokens
             .access_token(AccessGrant {
-                subject: user_id,
+                subject: user.id,
                 audience: self.audience.clone(),
                 client_id: FIRST_PARTY_CLIENT_ID.to_owned(),
                 scope: FIRST_PARTY_SCOPE.to_owned(),
-                email: Some(email),
+                email: Some(user.email),
                 lifetime_secs: self.access_token_ttl_secs,
             })
             .await?)

@@ -4,12 +4,16 @@
 //! [`keys`], [`passwords`]) -> [`storage`] (SQL). [`startup`] wires them together.
 
 pub mod accounts;
+pub mod cli;
+pub mod clients;
 pub mod domain;
 pub mod endpoints;
 pub mod keys;
+pub mod oauth;
 pub mod pages;
 pub mod passwords;
 pub mod routes;
+pub mod secrets;
 pub mod settings;
 pub mod startup;
 pub mod storage;

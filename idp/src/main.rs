@@ -1,6 +1,7 @@
-//! The `idp` binary: `idp serve` (the default) or `idp migrate`.
+//! The `idp` binary: `idp serve` (the default), `idp migrate`, `idp clients ...`.
 
 use clap::{Parser, Subcommand};
+use idp::cli::ClientsCommand;
 use idp::settings::Settings;
 use idp::startup::Application;
 
@@ -19,12 +20,18 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Manage OAuth clients.
+    #[command(subcommand)]
+    Clients(ClientsCommand),
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     service_kit::telemetry::init("info,sqlx=warn");
-    let cli = Cli::parse();
+    service_kit::process::exit_code(run(Cli::parse()).await)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load()?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
@@ -39,5 +46,6 @@ async fn main() -> anyhow::Result<()> {
             println!("Migrations applied.");
             Ok(())
         }
+        Command::Clients(command) => idp::cli::run(command, &settings).await,
     }
 }

@@ -36,6 +36,17 @@ pub struct Settings {
     pub max_concurrent_hashes: usize,
     /// `IDP_REQUEST_TIMEOUT_SECS`.
     pub request_timeout_secs: u64,
+    /// `IDP_AUTHORIZATION_CODE_TTL_SECS`: life of an authorization code.
+    pub authorization_code_ttl_secs: u64,
+    /// `IDP_ID_TOKEN_TTL_SECS`: life of an ID token.
+    pub id_token_ttl_secs: u64,
+    /// `IDP_REFRESH_TOKEN_IDLE_TTL_SECS`: a refresh token unused this long expires.
+    pub refresh_token_idle_ttl_secs: u64,
+    /// `IDP_REFRESH_TOKEN_ABSOLUTE_TTL_SECS`: a grant's refresh tokens end this long
+    /// after sign-in, however often they are used.
+    pub refresh_token_absolute_ttl_secs: u64,
+    /// `IDP_SESSION_IDLE_TIMEOUT_SECS`: a browser session unused this long ends.
+    pub session_idle_timeout_secs: u64,
 }
 
 impl Default for Settings {
@@ -51,6 +62,11 @@ impl Default for Settings {
             access_token_ttl_secs: 900,
             max_concurrent_hashes: 4,
             request_timeout_secs: 30,
+            authorization_code_ttl_secs: 60,
+            id_token_ttl_secs: 3600,
+            refresh_token_idle_ttl_secs: 14 * 86_400,
+            refresh_token_absolute_ttl_secs: 90 * 86_400,
+            session_idle_timeout_secs: 8 * 3600,
         }
     }
 }
@@ -102,6 +118,24 @@ impl Settings {
         ensure!(
             (1..=600).contains(&self.request_timeout_secs),
             "IDP_REQUEST_TIMEOUT_SECS must be between 1 and 600"
+        );
+        ensure!(
+            (10..=600).contains(&self.authorization_code_ttl_secs),
+            "IDP_AUTHORIZATION_CODE_TTL_SECS must be between 10 and 600"
+        );
+        ensure!(
+            (60..=86_400).contains(&self.id_token_ttl_secs),
+            "IDP_ID_TOKEN_TTL_SECS must be between 60 and 86400"
+        );
+        ensure!(
+            self.refresh_token_idle_ttl_secs >= 60
+                && self.refresh_token_idle_ttl_secs <= self.refresh_token_absolute_ttl_secs,
+            "IDP_REFRESH_TOKEN_IDLE_TTL_SECS must be at least 60 and at most \
+             IDP_REFRESH_TOKEN_ABSOLUTE_TTL_SECS"
+        );
+        ensure!(
+            (60..=31_536_000).contains(&self.session_idle_timeout_secs),
+            "IDP_SESSION_IDLE_TIMEOUT_SECS must be between 60 and 31536000"
         );
         service_kit::db::Backend::from_url(&self.database_url).context("IDP_DATABASE_URL")?;
         Ok(())

@@ -14,6 +14,7 @@ use service_kit::db::Database;
 use tokio::net::TcpListener;
 
 use crate::accounts::{Accounts, AccountsConfig};
+use crate::clients::Clients;
 use crate::keys::{KeyEncryptionKey, KeyRing};
 use crate::pages;
 use crate::passwords::PasswordHasher;
@@ -27,8 +28,12 @@ use crate::tokens::TokenIssuer;
 pub struct AppState {
     pub db: Database,
     pub accounts: Accounts,
+    pub clients: Clients,
     pub keys: KeyRing,
+    pub tokens: TokenIssuer,
     pub issuer: Issuer,
+    pub settings: Arc<Settings>,
+    pub clock: Clock,
 }
 
 /// The issuer URL (`iss`, discovery base).
@@ -83,8 +88,8 @@ impl Application {
         let accounts = Accounts::new(
             db.pool.clone(),
             hasher,
-            tokens,
-            clock,
+            tokens.clone(),
+            clock.clone(),
             AccountsConfig {
                 audience: settings.audience.clone(),
                 access_token_ttl_secs: settings.access_token_ttl_secs,
@@ -93,8 +98,12 @@ impl Application {
         let state = AppState {
             db: db.clone(),
             accounts,
+            clients: Clients::new(db.pool.clone(), clock.clone()),
             keys,
+            tokens,
             issuer: Issuer(Arc::from(settings.issuer.as_str())),
+            settings: Arc::new(settings.clone()),
+            clock,
         };
         let router = service_kit::http::with_common_layers(
             router(state),

@@ -4,8 +4,12 @@
 //! Deployments run the `idp` and `resource-server` binaries separately.
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     service_kit::telemetry::init("info,sqlx=warn");
+    service_kit::process::exit_code(run().await)
+}
+
+async fn run() -> anyhow::Result<()> {
     let idp = idp::startup::Application::build(idp::settings::Settings::load()?).await?;
     let users =
         resource_server::startup::Application::build(resource_server::settings::Settings::load()?)

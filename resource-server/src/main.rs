@@ -7,8 +7,12 @@ use resource_server::Settings;
 use resource_server::startup::{Application, connect_and_migrate};
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     service_kit::telemetry::init("info,sqlx=warn");
+    service_kit::process::exit_code(run().await)
+}
+
+async fn run() -> anyhow::Result<()> {
     let command = std::env::args().nth(1);
     let settings = Settings::load()?;
     match command.as_deref() {

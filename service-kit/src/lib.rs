@@ -6,6 +6,7 @@ pub mod api_error;
 pub mod clock;
 pub mod db;
 pub mod http;
+pub mod process;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -1,4 +1,5 @@
-//! Tracing set-up: one subscriber per process, filter from `RUST_LOG`.
+//! Tracing set-up: one subscriber per process, filter from `RUST_LOG`, written to
+//! stderr (stdout is for command output such as `idp clients create --json`).
 
 use tracing_subscriber::EnvFilter;
 
@@ -11,5 +12,6 @@ pub fn init(default_filter: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_writer(std::io::stderr)
         .try_init();
 }

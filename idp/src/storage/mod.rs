@@ -1,6 +1,8 @@
 //! Persistence of the idp: sqlx through the `Any` driver, one query text for SQLite and
 //! PostgreSQL. No HTTP here, and no business rules beyond what SQL constraints enforce.
 
+pub mod clients;
+pub mod codes;
 pub mod keys;
 pub mod users;
 

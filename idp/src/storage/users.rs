@@ -10,6 +10,7 @@ use crate::domain::{Email, UserId};
 pub struct UserRecord {
     pub id: String,
     pub email: String,
+    pub name: Option<String>,
     pub password_hash: String,
     pub created_at: i64,
 }
@@ -49,19 +50,36 @@ pub async fn insert(
     Ok(())
 }
 
+type UserRow = (String, String, Option<String>, String, i64);
+const USER_COLUMNS: &str = "id, email, name, password_hash, created_at";
+
 pub async fn find_by_email(pool: &AnyPool, email: &Email) -> anyhow::Result<Option<UserRecord>> {
-    let row: Option<(String, String, String, i64)> =
-        sqlx::query_as("SELECT id, email, password_hash, created_at FROM users WHERE email = $1")
-            .bind(email.as_ref())
+    let row: Option<UserRow> = sqlx::query_as(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE email = $1"
+    ))
+    .bind(email.as_ref())
+    .fetch_optional(pool)
+    .await
+    .context("Failed to look up a user by email")?;
+    Ok(row.map(record))
+}
+
+pub async fn find_by_id(pool: &AnyPool, id: &str) -> anyhow::Result<Option<UserRecord>> {
+    let row: Option<UserRow> =
+        sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+            .bind(id)
             .fetch_optional(pool)
             .await
-            .context("Failed to look up a user by email")?;
-    Ok(
-        row.map(|(id, email, password_hash, created_at)| UserRecord {
-            id,
-            email,
-            password_hash,
-            created_at,
-        }),
-    )
+            .context("Failed to look up a user by id")?;
+    Ok(row.map(record))
+}
+
+fn record((id, email, name, password_hash, created_at): UserRow) -> UserRecord {
+    UserRecord {
+        id,
+        email,
+        name,
+        password_hash,
+        created_at,
+    }
 }

@@ -1,0 +1,190 @@
+//! `idp clients ...`: registering, listing and deleting OAuth clients from the shell,
+//! against the same database settings as `idp serve`. `--json` gives machine-readable
+//! output.
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use serde_json::json;
+use service_kit::clock::Clock;
+use service_kit::db::Database;
+
+use crate::clients::{
+    AuthMethod, Client, ClientType, Clients, ConsentPolicy, CreateClientError, DEFAULT_SCOPE,
+    GrantType, NewClient, PkcePolicy, RedirectUri,
+};
+use crate::oauth::Scope;
+use crate::settings::Settings;
+use crate::storage;
+
+#[derive(Subcommand)]
+pub enum ClientsCommand {
+    /// Register a client; prints its client_id (and client_secret, shown only once).
+    Create(CreateArgs),
+    /// List registered clients.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a client and everything issued to it.
+    Delete {
+        client_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+pub struct CreateArgs {
+    /// Shown to users on the consent page.
+    #[arg(long)]
+    name: String,
+    /// An exact redirect URI; repeat for several.
+    #[arg(long = "redirect-uri")]
+    redirect_uris: Vec<String>,
+    /// An exact post-logout redirect URI; repeat for several.
+    #[arg(long = "post-logout-redirect-uri")]
+    post_logout_redirect_uris: Vec<String>,
+    /// A public client (SPA, native app): no secret, PKCE always.
+    #[arg(long)]
+    public: bool,
+    /// Scopes the client may request, space-separated.
+    #[arg(long, default_value = DEFAULT_SCOPE)]
+    scope: String,
+    /// Allowed grant type; repeat for several [default: authorization_code and refresh_token].
+    #[arg(long = "grant-type", value_parser = GrantType::SUPPORTED)]
+    grant_types: Vec<String>,
+    /// Token endpoint auth method [default: client_secret_basic, or none for public clients].
+    #[arg(long = "auth-method", value_parser = AuthMethod::SUPPORTED)]
+    auth_method: Option<String>,
+    /// First-party client: users are not asked for consent.
+    #[arg(long)]
+    skip_consent: bool,
+    /// Confidential clients only: accept authorization requests without PKCE.
+    #[arg(long)]
+    pkce_optional: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(command: ClientsCommand, settings: &Settings) -> anyhow::Result<()> {
+    let db = Database::connect(&settings.database_url, 1).await?;
+    db.migrate(&storage::MIGRATIONS).await?;
+    let clients = Clients::new(db.pool.clone(), Clock::system());
+    match command {
+        ClientsCommand::Create(args) => create(&clients, args).await,
+        ClientsCommand::List { json } => {
+            let list = clients.list().await?;
+            if json {
+                let items: Vec<_> = list.iter().map(describe).collect();
+                println!("{}", serde_json::to_string_pretty(&items)?);
+            } else if list.is_empty() {
+                println!("No clients registered.");
+            } else {
+                for c in &list {
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        c.id,
+                        c.client_type.as_str(),
+                        c.name,
+                        c.redirect_uris
+                            .iter()
+                            .map(AsRef::as_ref)
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    );
+                }
+            }
+            Ok(())
+        }
+        ClientsCommand::Delete { client_id, json } => {
+            let deleted = clients.delete(&client_id).await?;
+            if json {
+                println!("{}", json!({ "client_id": client_id, "deleted": deleted }));
+            }
+            if !deleted {
+                bail!("No client with id {client_id}");
+            }
+            if !json {
+                println!("Deleted {client_id}.");
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn create(clients: &Clients, args: CreateArgs) -> anyhow::Result<()> {
+    let parse_uris = |list: &[String], what: &str| -> anyhow::Result<Vec<RedirectUri>> {
+        list.iter()
+            .map(|u| RedirectUri::parse(u).map_err(|e| anyhow::anyhow!("{what} {u:?} {e}")))
+            .collect()
+    };
+    let grant_types = if args.grant_types.is_empty() {
+        vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
+    } else {
+        args.grant_types
+            .iter()
+            .filter_map(|g| GrantType::parse(g))
+            .collect()
+    };
+    let new = NewClient {
+        name: args.name,
+        client_type: if args.public {
+            ClientType::Public
+        } else {
+            ClientType::Confidential
+        },
+        auth_method: args.auth_method.as_deref().and_then(AuthMethod::parse),
+        redirect_uris: parse_uris(&args.redirect_uris, "--redirect-uri")?,
+        post_logout_redirect_uris: parse_uris(
+            &args.post_logout_redirect_uris,
+            "--post-logout-redirect-uri",
+        )?,
+        allowed_scope: Scope::parse(&args.scope).context("--scope")?,
+        grant_types,
+        consent: if args.skip_consent {
+            ConsentPolicy::Skip
+        } else {
+            ConsentPolicy::Ask
+        },
+        pkce: if args.pkce_optional {
+            PkcePolicy::Optional
+        } else {
+            PkcePolicy::Required
+        },
+    };
+    let (client, secret) = match clients.create(new).await {
+        Ok(created) => created,
+        Err(CreateClientError::Invalid(reason)) => bail!("Cannot create the client: {reason}"),
+        Err(CreateClientError::Unexpected(e)) => return Err(e),
+    };
+    let secret = secret.as_ref().map(|s| s.expose());
+    if args.json {
+        println!(
+            "{}",
+            json!({ "client_id": client.id.as_ref(), "client_secret": secret })
+        );
+    } else {
+        println!("client_id:     {}", client.id);
+        if let Some(secret) = secret {
+            println!("client_secret: {secret}");
+            println!("Store the secret now: it is not shown again.");
+        }
+    }
+    Ok(())
+}
+
+fn describe(c: &Client) -> serde_json::Value {
+    json!({
+        "client_id": c.id.as_ref(),
+        "name": c.name,
+        "client_type": c.client_type.as_str(),
+        "token_endpoint_auth_method": c.auth_method.as_str(),
+        "redirect_uris": c.redirect_uris.iter().map(AsRef::as_ref).collect::<Vec<_>>(),
+        "post_logout_redirect_uris": c.post_logout_redirect_uris.iter().map(AsRef::as_ref).collect::<Vec<_>>(),
+        "scope": c.allowed_scope.to_string(),
+        "grant_types": c.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "skip_consent": c.consent == ConsentPolicy::Skip,
+        "require_pkce": c.requires_pkce(),
+        "created_at": c.created_at,
+    })
+}

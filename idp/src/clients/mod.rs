@@ -1,0 +1,197 @@
+//! The client registry: registering, listing and deleting OAuth clients, and
+//! authenticating them at the token, revocation and introspection endpoints.
+
+pub mod model;
+
+use service_kit::clock::Clock;
+use sqlx::AnyPool;
+
+use crate::oauth::Scope;
+use crate::secrets::{self, Secret};
+use crate::storage::clients as store;
+pub use model::{
+    AuthMethod, Client, ClientId, ClientType, ConsentPolicy, GrantType, PkcePolicy, RedirectUri,
+};
+
+/// Scopes a new client may ask for unless told otherwise.
+pub const DEFAULT_SCOPE: &str = "openid profile email users:read users:write";
+
+/// Everything needed to register a client; see [`Clients::create`] for the rules.
+pub struct NewClient {
+    pub name: String,
+    pub client_type: ClientType,
+    pub auth_method: Option<AuthMethod>,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    pub allowed_scope: Scope,
+    pub grant_types: Vec<GrantType>,
+    pub consent: ConsentPolicy,
+    pub pkce: PkcePolicy,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateClientError {
+    #[error("{0}")]
+    Invalid(&'static str),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Credentials as presented at an endpoint, before checking them.
+pub enum PresentedCredentials {
+    /// `Authorization: Basic` (RFC 6749 §2.3.1, form-urlencoded before base64).
+    Basic { client_id: String, secret: Secret },
+    /// `client_id` and `client_secret` in the form body.
+    Post { client_id: String, secret: Secret },
+    /// Only `client_id`: a public client.
+    None { client_id: String },
+}
+
+impl PresentedCredentials {
+    pub fn client_id(&self) -> &str {
+        match self {
+            Self::Basic { client_id, .. }
+            | Self::Post { client_id, .. }
+            | Self::None { client_id } => client_id,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientAuthError {
+    /// Unknown client, wrong secret or a method other than the registered one.
+    #[error("client authentication failed")]
+    Failed,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+#[derive(Clone)]
+pub struct Clients {
+    pool: AnyPool,
+    clock: Clock,
+}
+
+impl Clients {
+    pub fn new(pool: AnyPool, clock: Clock) -> Self {
+        Self { pool, clock }
+    }
+
+    /// Registers a client. Confidential clients get a secret (returned once, stored
+    /// hashed) and `client_secret_basic` unless told otherwise; public clients
+    /// authenticate with `none`, always need PKCE and may not use `client_credentials`.
+    pub async fn create(
+        &self,
+        new: NewClient,
+    ) -> Result<(Client, Option<Secret>), CreateClientError> {
+        use CreateClientError::Invalid;
+        let name = new.name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+            return Err(Invalid("the name must be 1 to 100 characters"));
+        }
+        if new.grant_types.is_empty() {
+            return Err(Invalid("at least one grant type is needed"));
+        }
+        if new.grant_types.contains(&GrantType::AuthorizationCode) && new.redirect_uris.is_empty() {
+            return Err(Invalid(
+                "the authorization_code grant needs at least one redirect URI",
+            ));
+        }
+        let auth_method = match (new.client_type, new.auth_method) {
+            (ClientType::Public, None | Some(AuthMethod::None)) => AuthMethod::None,
+            (ClientType::Public, Some(_)) => {
+                return Err(Invalid(
+                    "public clients have no secret: their auth method is none",
+                ));
+            }
+            (ClientType::Confidential, None) => AuthMethod::ClientSecretBasic,
+            (ClientType::Confidential, Some(AuthMethod::None)) => {
+                return Err(Invalid("confidential clients authenticate with a secret"));
+            }
+            (ClientType::Confidential, Some(method)) => method,
+        };
+        if new.client_type == ClientType::Public {
+            if new.grant_types.contains(&GrantType::ClientCredentials) {
+                return Err(Invalid("public clients cannot use client_credentials"));
+            }
+            if new.pkce == PkcePolicy::Optional {
+                return Err(Invalid("public clients always need PKCE"));
+            }
+        }
+        let mut grant_types = new.grant_types;
+        grant_types.sort_unstable();
+        grant_types.dedup();
+        let client = Client {
+            id: ClientId::generate(),
+            name,
+            client_type: new.client_type,
+            auth_method,
+            redirect_uris: new.redirect_uris,
+            post_logout_redirect_uris: new.post_logout_redirect_uris,
+            allowed_scope: new.allowed_scope,
+            grant_types,
+            consent: new.consent,
+            pkce: new.pkce,
+            created_at: self.clock.now().timestamp(),
+        };
+        let secret = (client.client_type == ClientType::Confidential).then(Secret::generate);
+        store::insert(
+            &self.pool,
+            &client,
+            secret.as_ref().map(Secret::hash).as_deref(),
+        )
+        .await?;
+        tracing::info!(client_id = %client.id, client_type = client.client_type.as_str(), "Client registered");
+        Ok((client, secret))
+    }
+
+    pub async fn find(&self, client_id: &str) -> anyhow::Result<Option<Client>> {
+        Ok(store::find(&self.pool, client_id)
+            .await?
+            .map(|(client, _)| client))
+    }
+
+    pub async fn list(&self) -> anyhow::Result<Vec<Client>> {
+        store::list(&self.pool).await
+    }
+
+    pub async fn delete(&self, client_id: &str) -> anyhow::Result<bool> {
+        let deleted = store::delete(&self.pool, client_id).await?;
+        if deleted {
+            tracing::info!(client_id, "Client deleted");
+        }
+        Ok(deleted)
+    }
+
+    /// Checks presented credentials: the client exists, uses its registered method, and
+    /// (for confidential clients) the secret matches, compared in constant time.
+    pub async fn authenticate(
+        &self,
+        presented: &PresentedCredentials,
+    ) -> Result<Client, ClientAuthError> {
+        let Some((client, stored_hash)) = store::find(&self.pool, presented.client_id()).await?
+        else {
+            return Err(ClientAuthError::Failed);
+        };
+        let authenticated = match (presented, client.auth_method, stored_hash.as_deref()) {
+            (
+                PresentedCredentials::Basic { secret, .. },
+                AuthMethod::ClientSecretBasic,
+                Some(hash),
+            )
+            | (
+                PresentedCredentials::Post { secret, .. },
+                AuthMethod::ClientSecretPost,
+                Some(hash),
+            ) => secrets::matches(secret.expose(), hash),
+            (PresentedCredentials::None { .. }, AuthMethod::None, _) => true,
+            _ => false,
+        };
+        if authenticated {
+            Ok(client)
+        } else {
+            tracing::info!(client_id = %client.id, outcome = "failure", "Client authentication refused");
+            Err(ClientAuthError::Failed)
+        }
+    }
+}
