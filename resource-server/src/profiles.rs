@@ -69,7 +69,13 @@ impl Profiles {
             .await
             .context("Failed to begin a transaction")?;
         if let (Access::Owner, Some(user)) = (access, caller.user()) {
-            store::insert_if_absent(&mut tx, &user.id, &user.email, now).await?;
+            store::insert_if_absent(
+                &mut tx,
+                &user.id,
+                user.email.as_deref().unwrap_or_default(),
+                now,
+            )
+            .await?;
         }
         let updated = store::update(&mut tx, id, update, now).await?;
         tx.commit()
@@ -107,7 +113,13 @@ impl Profiles {
 
     async fn get_or_create(&self, user: &CallerUser) -> Result<Profile, ProfileError> {
         let mut conn = self.connection().await?;
-        store::insert_if_absent(&mut conn, &user.id, &user.email, self.clock.now()).await?;
+        store::insert_if_absent(
+            &mut conn,
+            &user.id,
+            user.email.as_deref().unwrap_or_default(),
+            self.clock.now(),
+        )
+        .await?;
         // Only a concurrent DELETE can make it vanish again.
         store::find(&mut conn, &user.id)
             .await?

@@ -1,7 +1,8 @@
 //! Who may do what to which profile. Reading needs `users:read`, changing or deleting
 //! needs `users:write`; acting on a profile that is not the caller's own, or listing all
-//! profiles, needs `users:admin` on top. Only a user (a token with a UUID `sub` and an
-//! `email`) owns a profile; a client acting for itself never does.
+//! profiles, needs `users:admin` on top. Only a user (a token whose `sub` is a UUID, the
+//! idp's user ids) owns a profile; a client acting for itself (`sub` = its client id,
+//! never a UUID) never does.
 
 use super::UserId;
 
@@ -80,7 +81,8 @@ fn scope_list(scopes: &[Scope]) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallerUser {
     pub id: UserId,
-    pub email: String,
+    /// Present when the user let the client see it (the `email` scope).
+    pub email: Option<String>,
 }
 
 /// The authenticated caller, as far as profiles are concerned.
@@ -92,19 +94,16 @@ pub struct Caller {
 
 impl Caller {
     /// `subject` and `email` from the token; a token is a user's when its subject is a
-    /// user id and it carries an email. Scopes we do not know are ignored.
+    /// user id. Scopes we do not know are ignored.
     pub fn new<'a>(
         subject: &str,
         email: Option<&str>,
         granted: impl IntoIterator<Item = &'a str>,
     ) -> Self {
-        let user = match (UserId::parse(subject), email) {
-            (Some(id), Some(email)) if !email.is_empty() => Some(CallerUser {
-                id,
-                email: email.to_owned(),
-            }),
-            _ => None,
-        };
+        let user = UserId::parse(subject).map(|id| CallerUser {
+            id,
+            email: email.filter(|e| !e.is_empty()).map(str::to_owned),
+        });
         let mut scopes: Vec<Scope> = granted.into_iter().filter_map(Scope::parse).collect();
         scopes.sort_unstable();
         scopes.dedup();
@@ -202,18 +201,23 @@ mod tests {
     }
 
     #[test]
-    fn a_token_without_a_user_owns_nothing() {
-        let client = Caller::new(ALICE, None, ["users:read"]);
+    fn a_uuid_subject_is_a_user_even_without_an_email() {
+        let user = Caller::new(ALICE, None, ["users:read"]);
         assert_eq!(
-            client.authorize_own(Action::Read),
-            Err(AccessDenied::NotAUser)
+            user.authorize_own(Action::Read).map(|u| u.email.clone()),
+            Ok(None)
         );
-        assert!(client.authorize(Action::Read, &id(ALICE)).is_err());
+        assert_eq!(user.authorize(Action::Read, &id(ALICE)), Ok(Access::Owner));
+    }
+
+    #[test]
+    fn a_token_without_a_user_owns_nothing() {
         let not_a_uuid = Caller::new("service-x", Some("x@example.com"), ["users:read"]);
         assert_eq!(
             not_a_uuid.authorize_own(Action::Read),
             Err(AccessDenied::NotAUser)
         );
+        assert!(not_a_uuid.authorize(Action::Read, &id(ALICE)).is_err());
         let no_scope = Caller::new("service-x", None, []);
         assert!(matches!(
             no_scope.authorize_own(Action::Read),
