@@ -5,7 +5,8 @@
 #   scripts/quick-load.sh              # SQLite, fresh files in a temporary folder
 #   scripts/quick-load.sh postgres     # fresh PostgreSQL databases at 127.0.0.1:5432
 #
-# Needs wrk, curl and jq (installed from Debian's packages if missing). Bounded: each
+# Needs wrk, curl and jq (installed from Debian's packages if missing). SKIP_BUILD=1 reuses
+# target/release/launcher as it is. Bounded: each
 # scenario runs DURATION seconds (default 10) against 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +16,7 @@ duration="${DURATION:-10}"
 for tool in wrk curl jq; do
   command -v "$tool" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$tool" >/dev/null; }
 done
-cargo build --release -q -p launcher
+[ "${SKIP_BUILD:-0}" = 1 ] || cargo build --release -q -p launcher
 
 work=$(mktemp -d)
 trap 'kill "${server:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT

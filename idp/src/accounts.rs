@@ -46,6 +46,43 @@ pub enum RegisterError {
     Unexpected(#[from] anyhow::Error),
 }
 
+/// A display name (OIDC `name`): trimmed, 1 to 100 characters, no control characters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DisplayName(String);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DisplayNameError {
+    #[error("Use at most 100 characters.")]
+    TooLong,
+    #[error("Names cannot contain control characters.")]
+    ControlCharacter,
+}
+
+impl DisplayName {
+    pub const MAX_CHARS: usize = 100;
+
+    /// `None` for a blank input: the name is optional.
+    pub fn parse(input: &str) -> Result<Option<Self>, DisplayNameError> {
+        let trimmed = input.trim();
+        if trimmed.is_empty() {
+            return Ok(None);
+        }
+        if trimmed.chars().count() > Self::MAX_CHARS {
+            return Err(DisplayNameError::TooLong);
+        }
+        if trimmed.chars().any(char::is_control) {
+            return Err(DisplayNameError::ControlCharacter);
+        }
+        Ok(Some(Self(trimmed.to_owned())))
+    }
+}
+
+impl AsRef<str> for DisplayName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A user whose password was just checked.
 #[derive(Debug, Clone)]
 pub struct AuthenticatedUser {
@@ -92,6 +129,18 @@ impl Accounts {
         email: &str,
         password: String,
     ) -> Result<RegisteredUser, RegisterError> {
+        self.register_with_name(email, None, password).await
+    }
+
+    /// Registration with an optional display name (the registration page asks for one;
+    /// the JSON API does not).
+    #[tracing::instrument(skip_all)]
+    pub async fn register_with_name(
+        &self,
+        email: &str,
+        name: Option<DisplayName>,
+        password: String,
+    ) -> Result<RegisteredUser, RegisterError> {
         let email = Email::parse(email)?;
         let password = Password::parse(password, &self.common_passwords)?;
         let hash = self.hasher.hash(password).await?;
@@ -99,7 +148,8 @@ impl Accounts {
         let created_at = self.clock.now();
         // One INSERT: the UNIQUE constraint decides concurrent registrations, and a crash
         // leaves either the whole row or nothing.
-        match users::insert(&self.pool, id, &email, &hash, created_at.timestamp()).await {
+        let name = name.as_ref().map(AsRef::as_ref);
+        match users::insert(&self.pool, id, &email, name, &hash, created_at.timestamp()).await {
             Ok(()) => {}
             Err(InsertUserError::EmailTaken) => return Err(RegisterError::EmailTaken),
             Err(InsertUserError::Unexpected(e)) => return Err(e.into()),

@@ -12,15 +12,20 @@ pub const LOGIN: &str = "/auth/login";
 
 // OAuth 2.0 / OpenID Connect.
 pub const AUTHORIZE: &str = "/authorize";
+/// Where the sign-in and consent pages hand a waiting authorization request back.
+pub const AUTHORIZE_CONTINUE: &str = "/authorize/continue";
 pub const TOKEN: &str = "/token";
 pub const USERINFO: &str = "/userinfo";
 pub const REVOKE: &str = "/revoke";
 pub const INTROSPECT: &str = "/introspect";
 pub const END_SESSION: &str = "/logout";
+/// Where the logout confirmation page posts.
+pub const END_SESSION_CONFIRM: &str = "/logout/confirm";
 
 // Pages.
 pub const HOME: &str = "/";
 pub const STYLESHEET: &str = "/static/style.css";
+pub const FAVICON: &str = "/static/favicon.svg";
 pub const LOGIN_PAGE: &str = "/login";
 pub const REGISTER_PAGE: &str = "/register";
 pub const CONSENT_PAGE: &str = "/consent";

@@ -14,6 +14,7 @@ pub mod pages;
 pub mod passwords;
 pub mod routes;
 pub mod secrets;
+pub mod sessions;
 pub mod settings;
 pub mod startup;
 pub mod storage;

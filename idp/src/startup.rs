@@ -19,6 +19,7 @@ use crate::keys::{KeyEncryptionKey, KeyRing};
 use crate::pages;
 use crate::passwords::PasswordHasher;
 use crate::routes;
+use crate::sessions::Sessions;
 use crate::settings::Settings;
 use crate::storage;
 use crate::tokens::TokenIssuer;
@@ -34,6 +35,8 @@ pub struct AppState {
     pub issuer: Issuer,
     pub settings: Arc<Settings>,
     pub clock: Clock,
+    /// Browser sessions (the store behind the session cookie).
+    pub sessions: Sessions,
 }
 
 /// The issuer URL (`iss`, discovery base).
@@ -45,8 +48,11 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::auth::routes())
         .merge(routes::discovery::routes())
         .merge(routes::health::routes())
-        .merge(pages::routes())
-        .fallback(api_error::not_found)
+        .merge(routes::token::routes())
+        .merge(routes::userinfo::routes())
+        .merge(routes::revocation::routes())
+        .merge(pages::routes(&state))
+        .fallback(pages::not_found)
         .method_not_allowed_fallback(api_error::method_not_allowed)
         .with_state(state)
 }
@@ -104,6 +110,7 @@ impl Application {
             issuer: Issuer(Arc::from(settings.issuer.as_str())),
             settings: Arc::new(settings.clone()),
             clock,
+            sessions: Sessions::connect(&settings).await?,
         };
         let router = service_kit::http::with_common_layers(
             router(state),

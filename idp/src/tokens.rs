@@ -1,6 +1,6 @@
 //! Access tokens: RS256 JWTs per RFC 9068 (header `typ: at+jwt` and `kid`; claims
-//! `iss sub aud exp iat jti client_id scope`, plus `email` for first-party login).
-//! Signing runs on the blocking pool.
+//! `iss sub aud exp iat jti client_id scope`, plus `email` for first-party login), and
+//! the signing of other JWTs we issue (ID tokens). Signing runs on the blocking pool.
 
 use std::sync::Arc;
 
@@ -40,11 +40,17 @@ struct AccessTokenClaims {
     email: Option<String>,
 }
 
-/// A signed access token and its lifetime in seconds.
+/// A signed access token, its lifetime in seconds, and what a server needs to track it
+/// (its `jti` and `exp`, so it can be refused once revoked).
 pub struct IssuedToken {
     pub token: String,
     pub expires_in: u64,
+    pub jti: String,
+    pub expires_at: i64,
 }
+
+/// OIDC Core §2: ID tokens are plain JWTs (`typ: JWT`), unlike access tokens.
+pub const ID_TOKEN_TYPE: &str = "JWT";
 
 #[derive(Clone)]
 pub struct TokenIssuer {
@@ -62,16 +68,22 @@ impl TokenIssuer {
         }
     }
 
+    /// The `iss` of every token signed here.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
     pub async fn access_token(&self, grant: AccessGrant) -> anyhow::Result<IssuedToken> {
         let now = self.clock.now().timestamp();
         let lifetime = i64::try_from(grant.lifetime_secs).context("Token lifetime overflows")?;
+        let jti = uuid::Uuid::new_v4().to_string();
         let claims = AccessTokenClaims {
             iss: self.issuer.to_string(),
             sub: grant.subject,
             aud: grant.audience,
             exp: now + lifetime,
             iat: now,
-            jti: uuid::Uuid::new_v4().to_string(),
+            jti: jti.clone(),
             client_id: grant.client_id,
             scope: grant.scope,
             email: grant.email,
@@ -79,22 +91,34 @@ impl TokenIssuer {
         let serde_json::Value::Object(map) = serde_json::to_value(claims)? else {
             anyhow::bail!("Access token claims did not serialise to an object");
         };
-        let payload = JwtPayload::from_map(map).context("Invalid access token claims")?;
+        let token = self.sign(ACCESS_TOKEN_TYPE, map).await?;
+        Ok(IssuedToken {
+            token,
+            expires_in: grant.lifetime_secs,
+            jti,
+            expires_at: now + lifetime,
+        })
+    }
+
+    /// Signs `claims` with the current key: header `alg` RS256, `kid`, and `typ`. The
+    /// caller owns the claims (see `oauth::id_token` for ID tokens).
+    pub async fn sign(
+        &self,
+        typ: &'static str,
+        claims: serde_json::Map<String, serde_json::Value>,
+    ) -> anyhow::Result<String> {
+        let payload = JwtPayload::from_map(claims).context("Invalid token claims")?;
         let key = self.keys.signing_key();
         let mut header = JwsHeader::new();
-        header.set_token_type(ACCESS_TOKEN_TYPE);
+        header.set_token_type(typ);
         header.set_key_id(key.kid.clone());
         let span = tracing::Span::current();
-        let token = tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || {
             span.in_scope(|| jwt::encode_with_signer(&payload, &header, &key.signer))
         })
         .instrument(tracing::Span::current())
         .await
         .context("Token signing panicked")?
-        .context("Failed to sign an access token")?;
-        Ok(IssuedToken {
-            token,
-            expires_in: grant.lifetime_secs,
-        })
+        .context("Failed to sign a token")
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod kek;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
@@ -15,7 +16,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use josekit::jwk::Jwk;
 use josekit::jws::RS256;
-use josekit::jws::alg::rsassa::RsassaJwsSigner;
+use josekit::jws::alg::rsassa::{RsassaJwsSigner, RsassaJwsVerifier};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use sqlx::AnyPool;
@@ -32,11 +33,13 @@ pub struct SigningKey {
     pub signer: RsassaJwsSigner,
 }
 
-/// What the idp needs from its keys at run time: one signer and the JWKS document.
+/// What the idp needs from its keys at run time: one signer, the JWKS document, and a
+/// verifier per published key (to check tokens we signed, such as an `id_token_hint`).
 #[derive(Clone)]
 pub struct KeyRing {
     signing: Arc<SigningKey>,
     jwks: Bytes,
+    verifiers: Arc<HashMap<String, Arc<RsassaJwsVerifier>>>,
 }
 
 impl KeyRing {
@@ -81,17 +84,33 @@ impl KeyRing {
             .map(|r| serde_json::from_str::<Value>(&r.public_jwk))
             .collect::<Result<Vec<_>, _>>()
             .context("A stored public JWK is not JSON")?;
+        let mut verifiers = HashMap::new();
+        for record in &records {
+            let jwk = Jwk::from_bytes(record.public_jwk.as_bytes())
+                .context("A stored public JWK is not a JWK")?;
+            let verifier = RS256
+                .verifier_from_jwk(&jwk)
+                .context("A stored public JWK is not an RS256 key")?;
+            verifiers.insert(record.kid.clone(), Arc::new(verifier));
+        }
         Ok(Some(Self {
             signing: Arc::new(SigningKey {
                 kid: current.kid.clone(),
                 signer,
             }),
             jwks: Bytes::from(json!({ "keys": keys }).to_string()),
+            verifiers: Arc::new(verifiers),
         }))
     }
 
     pub fn signing_key(&self) -> Arc<SigningKey> {
         Arc::clone(&self.signing)
+    }
+
+    /// The verifier of the published key `kid`, built from its public JWK (so it checks
+    /// exactly what relying parties check). `None` for a kid we never published.
+    pub fn verifier(&self, kid: &str) -> Option<Arc<RsassaJwsVerifier>> {
+        self.verifiers.get(kid).cloned()
     }
 
     /// The JWKS document (RFC 7517 §5), serialised once.

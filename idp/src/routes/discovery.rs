@@ -27,7 +27,7 @@ pub const SCOPES_SUPPORTED: [&str; 6] = [
     "users:admin",
 ];
 
-const CLAIMS_SUPPORTED: [&str; 13] = [
+const CLAIMS_SUPPORTED: [&str; 12] = [
     "iss",
     "sub",
     "aud",
@@ -37,7 +37,6 @@ const CLAIMS_SUPPORTED: [&str; 13] = [
     "nonce",
     "at_hash",
     "sid",
-    "azp",
     "email",
     "email_verified",
     "name",

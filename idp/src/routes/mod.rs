@@ -2,5 +2,12 @@
 //! service function and maps the outcome to a response.
 
 pub mod auth;
+pub mod authorize;
 pub mod discovery;
 pub mod health;
+pub mod login_pages;
+pub mod logout;
+pub mod oauth_json;
+pub mod revocation;
+pub mod token;
+pub mod userinfo;

@@ -61,15 +61,21 @@ pub enum Consumed {
 
 const RECORD_COLUMNS: &str = "client_id, user_id, redirect_uri, scope, nonce, code_challenge, auth_time, session_id, expires_at";
 
-/// Marks the code used and returns it, or says why it cannot be used.
-pub async fn consume(pool: &AnyPool, code_hash: &str, now: i64) -> anyhow::Result<Consumed> {
+/// Marks the code used and returns it, or says why it cannot be used. Takes a connection
+/// (`&mut *tx`): the token endpoint consumes the code and records its grant in one
+/// transaction.
+pub async fn consume(
+    conn: &mut sqlx::AnyConnection,
+    code_hash: &str,
+    now: i64,
+) -> anyhow::Result<Consumed> {
     let row = sqlx::query(&format!(
         "UPDATE authorization_codes SET consumed_at = $1 \
          WHERE code_hash = $2 AND consumed_at IS NULL RETURNING {RECORD_COLUMNS}"
     ))
     .bind(now)
     .bind(code_hash)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await
     .context("Failed to consume an authorization code")?;
     if let Some(row) = row {
@@ -88,7 +94,7 @@ pub async fn consume(pool: &AnyPool, code_hash: &str, now: i64) -> anyhow::Resul
     let replayed: Option<(Option<String>,)> =
         sqlx::query_as("SELECT grant_id FROM authorization_codes WHERE code_hash = $1")
             .bind(code_hash)
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await
             .context("Failed to look up a used authorization code")?;
     Ok(match replayed {
@@ -98,11 +104,15 @@ pub async fn consume(pool: &AnyPool, code_hash: &str, now: i64) -> anyhow::Resul
 }
 
 /// Records which grant a redeemed code produced, so a replay can revoke it.
-pub async fn set_grant(pool: &AnyPool, code_hash: &str, grant_id: &str) -> anyhow::Result<()> {
+pub async fn set_grant<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    code_hash: &str,
+    grant_id: &str,
+) -> anyhow::Result<()> {
     sqlx::query("UPDATE authorization_codes SET grant_id = $1 WHERE code_hash = $2")
         .bind(grant_id)
         .bind(code_hash)
-        .execute(pool)
+        .execute(executor)
         .await
         .context("Failed to link an authorization code to its grant")?;
     Ok(())

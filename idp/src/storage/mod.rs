@@ -1,9 +1,13 @@
 //! Persistence of the idp: sqlx through the `Any` driver, one query text for SQLite and
 //! PostgreSQL. No HTTP here, and no business rules beyond what SQL constraints enforce.
 
+pub mod access_tokens;
 pub mod clients;
 pub mod codes;
+pub mod consents;
+pub mod grants;
 pub mod keys;
+pub mod refresh_tokens;
 pub mod users;
 
 use service_kit::db::Migrations;

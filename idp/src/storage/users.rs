@@ -27,15 +27,17 @@ pub async fn insert(
     pool: &AnyPool,
     id: UserId,
     email: &Email,
+    name: Option<&str>,
     password_hash: &str,
     now: i64,
 ) -> Result<(), InsertUserError> {
     sqlx::query(
-        "INSERT INTO users (id, email, password_hash, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $4)",
+        "INSERT INTO users (id, email, name, password_hash, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $5)",
     )
     .bind(id.to_string())
     .bind(email.as_ref())
+    .bind(name)
     .bind(password_hash)
     .bind(now)
     .execute(pool)

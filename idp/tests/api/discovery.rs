@@ -95,3 +95,44 @@ async fn request_ids_are_echoed_or_generated() {
     let id = generated.headers()["x-request-id"].to_str().unwrap();
     assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
 }
+
+#[tokio::test]
+async fn discovery_advertises_exactly_the_supported_values() {
+    let app = spawn_app().await;
+    let doc = app.get_json("/.well-known/openid-configuration").await;
+    assert_eq!(
+        doc["id_token_signing_alg_values_supported"],
+        serde_json::json!(["RS256"])
+    );
+    assert_eq!(
+        doc["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
+    assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
+    assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+    assert_eq!(doc["request_parameter_supported"], false);
+    assert_eq!(doc["request_uri_parameter_supported"], false);
+    let grants = doc["grant_types_supported"].as_array().unwrap();
+    assert!(!grants.iter().any(|g| g == "password" || g == "implicit"));
+}
+
+#[tokio::test]
+async fn every_advertised_endpoint_exists() {
+    let app = spawn_app().await;
+    let doc = app.get_json("/.well-known/openid-configuration").await;
+    for name in [
+        "authorization_endpoint",
+        "token_endpoint",
+        "userinfo_endpoint",
+        "jwks_uri",
+        "revocation_endpoint",
+        "introspection_endpoint",
+        "end_session_endpoint",
+    ] {
+        let url = doc[name].as_str().unwrap();
+        assert!(url.starts_with(&app.issuer), "{name} is under the issuer");
+        let get = app.client.get(url).send().await.unwrap().status();
+        let post = app.client.post(url).send().await.unwrap().status();
+        assert!(get != 404 && post != 404, "{name}: GET {get}, POST {post}");
+    }
+}

@@ -3,10 +3,25 @@
 //! (SQLite by default, PostgreSQL with TEST_DATABASE=postgres).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod authorize;
+mod browser;
+mod browser_helpers;
+mod browser_pages;
 mod discovery;
 mod health;
 mod helpers;
+mod introspection;
 mod login;
+mod logout;
+mod oauth_helpers;
+mod oidc_client;
+mod oidc_helpers;
 mod pages;
 mod persistence;
 mod register;
+mod revocation;
+mod token_authorization_code;
+mod token_client_auth;
+mod token_client_credentials;
+mod token_refresh;
+mod userinfo;

@@ -1,0 +1,195 @@
+//! HTML pages (askama templates from the top-level `templates/`, CSS from `static/`,
+//! both compiled into the binary so it runs from any directory).
+//!
+//! Every response under the page routes gets the browser security headers, and
+//! `Cache-Control: no-store` unless it says otherwise (pages carry forms, CSRF tokens
+//! and personal data). Error responses become the HTML error page ([`error`]). The
+//! browser routes (home, sign-in, registration, consent, `/authorize`, `/logout`) also
+//! get the session layer; the stylesheet does not.
+
+pub mod error;
+pub mod views;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use service_kit::api_error::ApiError;
+use service_kit::clock::Clock;
+use service_kit::http::RequestId;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::endpoints;
+use crate::routes;
+use crate::sessions::BrowserSession;
+use crate::startup::AppState;
+pub use error::PageError;
+
+pub const SITE_NAME: &str = "idp";
+const STYLESHEET: &str = include_str!("../../../static/style.css");
+const FAVICON: &str = include_str!("../../../static/favicon.svg");
+
+/// No scripts, no framing, no referrer leaks. `form-action` is left out on purpose:
+/// browsers apply it to the redirect that follows a form post, which is how sign-in
+/// hands control back to a client.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
+     base-uri 'none'; frame-ancestors 'none'";
+
+/// What every page template receives.
+pub struct PageContext {
+    pub site_name: &'static str,
+    /// This session's CSRF token, for the page's forms; empty on pages without one.
+    pub csrf_token: String,
+}
+
+impl PageContext {
+    pub fn without_form() -> Self {
+        Self {
+            site_name: SITE_NAME,
+            csrf_token: String::new(),
+        }
+    }
+
+    /// For a page with a form: carries the session's CSRF token.
+    pub async fn with_form(session: &BrowserSession) -> Result<Self, PageError> {
+        Ok(Self {
+            site_name: SITE_NAME,
+            csrf_token: session
+                .csrf_token()
+                .await
+                .map_err(|e| PageError::internal(&e))?,
+        })
+    }
+}
+
+pub fn routes(state: &AppState) -> Router<AppState> {
+    let browser = Router::new()
+        .route(endpoints::HOME, get(home))
+        .merge(routes::login_pages::routes())
+        .merge(routes::authorize::routes())
+        .merge(routes::logout::routes());
+    let pages = Router::new()
+        .merge(state.sessions.layer(browser))
+        .route(endpoints::STYLESHEET, get(stylesheet))
+        .route(endpoints::FAVICON, get(favicon))
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(error::render_error_pages))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(security_header(
+            header::CONTENT_SECURITY_POLICY,
+            CONTENT_SECURITY_POLICY,
+        ))
+        .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(security_header(header::REFERRER_POLICY, "no-referrer"));
+    if state.settings.is_https() {
+        // RFC 6797: once a browser has seen us over https, it never tries http again.
+        pages.layer(security_header(
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=31536000",
+        ))
+    } else {
+        pages
+    }
+}
+
+fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value))
+}
+
+/// Renders a page as a 200 HTML response (a 500 if the template fails).
+pub fn render(page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => ([(header::CONTENT_TYPE, error::HTML)], html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "Failed to render a page");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// Renders a page with another status (a form shown again with its errors).
+pub fn render_with_status(status: StatusCode, page: &impl Template) -> Response {
+    let mut response = render(page);
+    if response.status() == StatusCode::OK {
+        *response.status_mut() = status;
+    }
+    response
+}
+
+/// The fallback for unknown paths: the HTML error page for browsers (with the
+/// security headers), the JSON error for everyone else.
+pub async fn not_found(request: Request) -> Response {
+    let wants_html = request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    if !wants_html {
+        return ApiError::not_found().into_response();
+    }
+    let request_id = request.extensions().get::<RequestId>().map(|r| r.0.clone());
+    let mut response = error::error_page(&PageError::not_found(), request_id);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+async fn method_not_allowed() -> PageError {
+    PageError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Not allowed here",
+        "This page cannot be used that way.",
+    )
+}
+
+async fn home(State(clock): State<Clock>, session: BrowserSession) -> Result<Response, PageError> {
+    let user = session
+        .user(clock.now().timestamp())
+        .await
+        .map_err(|e| PageError::internal(&e))?;
+    Ok(render(&views::HomePage {
+        ctx: PageContext::without_form(),
+        signed_in_as: user.map(|u| u.email),
+        logout_path: endpoints::END_SESSION,
+        login_path: endpoints::LOGIN_PAGE,
+        register_path: endpoints::REGISTER_PAGE,
+        discovery_path: endpoints::DISCOVERY,
+        jwks_path: endpoints::JWKS,
+        health_path: endpoints::HEALTH,
+    }))
+}
+
+async fn favicon() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        FAVICON,
+    )
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        STYLESHEET,
+    )
+}

@@ -1,0 +1,436 @@
+//! The sign-in, registration and consent pages. Each form carries the session's CSRF
+//! token ([`CsrfForm`]); a waiting authorization request travels as the `request`
+//! field, an id into the session, so the only places the browser is sent afterwards
+//! are our own fixed paths (no open redirect).
+
+use axum::Form;
+use axum::Router;
+use axum::extract::{FromRequest, Query, Request, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use service_kit::clock::Clock;
+
+use crate::accounts::{Accounts, DisplayName, LoginError, RegisterError};
+use crate::domain::Email;
+use crate::endpoints;
+use crate::oauth::consent;
+use crate::oauth::{ErrorCode, OAuthError, Scope};
+use crate::pages::views::{ConsentPage, LoginPage, RegisterErrors, RegisterPage, ScopeLine};
+use crate::pages::{self, PageContext, PageError};
+use crate::routes::authorize::{Waiting, load_waiting, proceed, see_other};
+use crate::sessions::{BrowserSession, PendingAuthorization};
+use crate::startup::AppState;
+
+/// The one message for an unknown email and a wrong password (no enumeration).
+const LOGIN_FAILED: &str = "The email or password is incorrect.";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(endpoints::LOGIN_PAGE, get(login_page).post(login))
+        .route(endpoints::REGISTER_PAGE, get(register_page).post(register))
+        .route(
+            endpoints::CONSENT_PAGE,
+            get(consent_page).post(consent_answer),
+        )
+}
+
+/// A form whose `csrf_token` field must match the session's token; anything else is
+/// refused with a 403 page before the handler runs, so it changes nothing.
+pub struct CsrfForm<T>(pub T);
+
+/// A form with a CSRF token field.
+pub trait CsrfProtected {
+    fn csrf_token(&self) -> &str;
+}
+
+impl<S, T> FromRequest<S> for CsrfForm<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + CsrfProtected + Send,
+{
+    type Rejection = PageError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let session = request
+            .extensions()
+            .get::<tower_sessions::Session>()
+            .cloned()
+            .map(BrowserSession::new)
+            .ok_or_else(|| {
+                PageError::internal(&anyhow::anyhow!("No session layer on this route"))
+            })?;
+        let Form(form) = Form::<T>::from_request(request, state)
+            .await
+            .map_err(|_| PageError::bad_form())?;
+        let valid = session
+            .csrf_matches(form.csrf_token())
+            .await
+            .map_err(|e| PageError::internal(&e))?;
+        if !valid {
+            tracing::warn!("Form refused: missing or wrong CSRF token");
+            return Err(PageError::csrf());
+        }
+        Ok(Self(form))
+    }
+}
+
+/// `?request=<id>` of the pages that continue an authorization request.
+#[derive(Deserialize)]
+struct PageQuery {
+    request: Option<String>,
+}
+
+/// The waiting request named by `id`, if it still exists in this session. A stale id
+/// is not an error on the sign-in pages: the user just signs in to the idp itself.
+async fn waiting_request(
+    state: &AppState,
+    session: &BrowserSession,
+    id: Option<&str>,
+    now: i64,
+) -> Result<Option<(String, String, PendingAuthorization)>, PageError> {
+    let Some(id) = id.filter(|id| !id.is_empty()) else {
+        return Ok(None);
+    };
+    match load_waiting(state, session, id, now).await {
+        Ok((client, pending)) => Ok(Some((id.to_owned(), client.name, pending))),
+        Err(e) if e.status == StatusCode::BAD_REQUEST => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn with_request(path: &str, request: Option<&str>) -> String {
+    match request {
+        Some(id) => format!(
+            "{path}?request={}",
+            url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
+        ),
+        None => path.to_owned(),
+    }
+}
+
+#[tracing::instrument(skip_all)]
+async fn login_page(
+    State(state): State<AppState>,
+    session: BrowserSession,
+    Query(query): Query<PageQuery>,
+) -> Result<Response, PageError> {
+    let now = state.clock.now().timestamp();
+    let waiting = waiting_request(&state, &session, query.request.as_deref(), now).await?;
+    let request = waiting.as_ref().map(|(id, _, _)| id.as_str());
+    let email = waiting
+        .as_ref()
+        .and_then(|(_, _, p)| p.request.login_hint.clone())
+        .unwrap_or_default();
+    Ok(pages::render(&LoginPage {
+        ctx: PageContext::with_form(&session).await?,
+        request,
+        client_name: waiting.as_ref().map(|(_, name, _)| name.as_str()),
+        email: &email,
+        error: None,
+        register_href: &with_request(endpoints::REGISTER_PAGE, request),
+    }))
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    csrf_token: String,
+    request: Option<String>,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+impl CsrfProtected for LoginForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
+#[tracing::instrument(skip_all)]
+async fn login(
+    State(state): State<AppState>,
+    State(accounts): State<Accounts>,
+    session: BrowserSession,
+    CsrfForm(form): CsrfForm<LoginForm>,
+) -> Result<Response, PageError> {
+    let now = state.clock.now().timestamp();
+    let waiting = waiting_request(&state, &session, form.request.as_deref(), now).await?;
+    match accounts.authenticate(&form.email, form.password).await {
+        Ok(user) => signed_in(&state.clock, &session, &user.id, &user.email, waiting).await,
+        Err(LoginError::InvalidCredentials) => {
+            let request = waiting.as_ref().map(|(id, _, _)| id.as_str());
+            Ok(pages::render_with_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &LoginPage {
+                    ctx: PageContext::with_form(&session).await?,
+                    request,
+                    client_name: waiting.as_ref().map(|(_, name, _)| name.as_str()),
+                    email: form.email.trim(),
+                    error: Some(LOGIN_FAILED),
+                    register_href: &with_request(endpoints::REGISTER_PAGE, request),
+                },
+            ))
+        }
+        Err(LoginError::Unexpected(e)) => Err(PageError::internal(&e)),
+    }
+}
+
+/// After a password check or a registration: a new session id, the user recorded, and
+/// a 303 (never a 307: the password must not be re-posted) to the waiting request, or
+/// home.
+async fn signed_in(
+    clock: &Clock,
+    session: &BrowserSession,
+    user_id: &str,
+    email: &str,
+    waiting: Option<(String, String, PendingAuthorization)>,
+) -> Result<Response, PageError> {
+    let now = clock.now().timestamp();
+    session
+        .sign_in(user_id, email, now)
+        .await
+        .map_err(|e| PageError::internal(&e))?;
+    tracing::info!(user_id, "Signed in to a browser session");
+    let Some((id, _, mut pending)) = waiting else {
+        return see_other(endpoints::HOME);
+    };
+    pending.authenticated = true;
+    session
+        .update_pending(&id, pending, now)
+        .await
+        .map_err(|e| PageError::internal(&e))?;
+    see_other(&with_request(endpoints::AUTHORIZE_CONTINUE, Some(&id)))
+}
+
+#[tracing::instrument(skip_all)]
+async fn register_page(
+    State(state): State<AppState>,
+    session: BrowserSession,
+    Query(query): Query<PageQuery>,
+) -> Result<Response, PageError> {
+    let now = state.clock.now().timestamp();
+    let waiting = waiting_request(&state, &session, query.request.as_deref(), now).await?;
+    let request = waiting.as_ref().map(|(id, _, _)| id.as_str());
+    let email = waiting
+        .as_ref()
+        .and_then(|(_, _, p)| p.request.login_hint.clone())
+        .unwrap_or_default();
+    Ok(pages::render(&RegisterPage {
+        ctx: PageContext::with_form(&session).await?,
+        request,
+        client_name: waiting.as_ref().map(|(_, name, _)| name.as_str()),
+        email: &email,
+        name: "",
+        errors: RegisterErrors::default(),
+        login_href: &with_request(endpoints::LOGIN_PAGE, request),
+    }))
+}
+
+#[derive(Deserialize)]
+struct RegisterForm {
+    #[serde(default)]
+    csrf_token: String,
+    request: Option<String>,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    password_confirmation: String,
+}
+
+impl CsrfProtected for RegisterForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
+#[tracing::instrument(skip_all)]
+async fn register(
+    State(state): State<AppState>,
+    State(accounts): State<Accounts>,
+    session: BrowserSession,
+    CsrfForm(form): CsrfForm<RegisterForm>,
+) -> Result<Response, PageError> {
+    let now = state.clock.now().timestamp();
+    let waiting = waiting_request(&state, &session, form.request.as_deref(), now).await?;
+    // What can be checked here is checked together, so every such error shows at
+    // once; the password policy and uniqueness are the registration's to decide.
+    let mut errors = RegisterErrors::default();
+    if let Err(e) = Email::parse(&form.email) {
+        errors.email = Some(e.to_string());
+    }
+    let name = match DisplayName::parse(&form.name) {
+        Ok(name) => name,
+        Err(e) => {
+            errors.name = Some(e.to_string());
+            None
+        }
+    };
+    if form.password != form.password_confirmation {
+        errors.password_confirmation = Some("The passwords do not match.".to_owned());
+    }
+    if !errors.any() {
+        match accounts
+            .register_with_name(&form.email, name, form.password)
+            .await
+        {
+            Ok(user) => {
+                return signed_in(
+                    &state.clock,
+                    &session,
+                    &user.id.to_string(),
+                    user.email.as_ref(),
+                    waiting,
+                )
+                .await;
+            }
+            Err(RegisterError::InvalidEmail(e)) => errors.email = Some(e.to_string()),
+            Err(RegisterError::InvalidPassword(e)) => errors.password = Some(e.to_string()),
+            Err(RegisterError::EmailTaken) => {
+                errors.email =
+                    Some("An account with this email already exists. Sign in instead.".to_owned());
+            }
+            Err(RegisterError::Unexpected(e)) => return Err(PageError::internal(&e)),
+        }
+    }
+    let request = waiting.as_ref().map(|(id, _, _)| id.as_str());
+    Ok(pages::render_with_status(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &RegisterPage {
+            ctx: PageContext::with_form(&session).await?,
+            request,
+            client_name: waiting.as_ref().map(|(_, name, _)| name.as_str()),
+            email: form.email.trim(),
+            name: form.name.trim(),
+            errors,
+            login_href: &with_request(endpoints::LOGIN_PAGE, request),
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+struct ConsentQuery {
+    #[serde(default)]
+    request: String,
+}
+
+#[tracing::instrument(skip_all)]
+async fn consent_page(
+    State(state): State<AppState>,
+    session: BrowserSession,
+    Query(query): Query<ConsentQuery>,
+) -> Result<Response, PageError> {
+    let now = state.clock.now().timestamp();
+    let (client, pending) = load_waiting(&state, &session, &query.request, now).await?;
+    let Some(user) = session
+        .user(now)
+        .await
+        .map_err(|e| PageError::internal(&e))?
+    else {
+        // Signed out (elsewhere) since: sign in first, then come back.
+        return see_other(&with_request(endpoints::LOGIN_PAGE, Some(&query.request)));
+    };
+    // `openid` first: who you are, then what about you.
+    let mut tokens: Vec<&str> = pending.request.scope.iter().collect();
+    tokens.sort_by_key(|token| *token != Scope::OPENID);
+    let scopes = tokens
+        .into_iter()
+        .map(|token| ScopeLine {
+            token: token.to_owned(),
+            description: consent::describe(token),
+        })
+        .collect();
+    Ok(pages::render(&ConsentPage {
+        ctx: PageContext::with_form(&session).await?,
+        request: &query.request,
+        client_name: &client.name,
+        user_email: &user.email,
+        scopes,
+        destination: &destination(&pending.request.reply.redirect_uri),
+    }))
+}
+
+/// The origin of a redirect URI (what a user can recognise), or the URI itself for
+/// private-use schemes.
+fn destination(redirect_uri: &str) -> String {
+    match url::Url::parse(redirect_uri) {
+        Ok(url) if url.has_host() => url.origin().ascii_serialization(),
+        _ => redirect_uri.to_owned(),
+    }
+}
+
+#[derive(Deserialize)]
+struct ConsentForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    request: String,
+    #[serde(default)]
+    decision: String,
+}
+
+impl CsrfProtected for ConsentForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
+#[tracing::instrument(skip_all)]
+async fn consent_answer(
+    State(state): State<AppState>,
+    session: BrowserSession,
+    CsrfForm(form): CsrfForm<ConsentForm>,
+) -> Result<Response, PageError> {
+    let now = state.clock.now().timestamp();
+    let (client, mut pending) = load_waiting(&state, &session, &form.request, now).await?;
+    let Some(user) = session
+        .user(now)
+        .await
+        .map_err(|e| PageError::internal(&e))?
+    else {
+        return see_other(&with_request(endpoints::LOGIN_PAGE, Some(&form.request)));
+    };
+    match form.decision.as_str() {
+        "allow" => {
+            consent::grant(
+                &state.db.pool,
+                &user.user_id,
+                client.id.as_ref(),
+                &pending.request.scope,
+                now,
+            )
+            .await
+            .map_err(|e| PageError::internal(&e))?;
+            pending.consented = true;
+            session
+                .update_pending(&form.request, pending.clone(), now)
+                .await
+                .map_err(|e| PageError::internal(&e))?;
+            proceed(
+                &state,
+                &session,
+                &client,
+                Waiting::Stored(form.request, pending),
+            )
+            .await
+        }
+        "deny" => {
+            session
+                .remove_pending(&form.request, now)
+                .await
+                .map_err(|e| PageError::internal(&e))?;
+            tracing::info!(client_id = %client.id, user_id = %user.user_id, "Consent denied");
+            let error = OAuthError::new(ErrorCode::AccessDenied, "The user denied the request");
+            see_other(&pending.request.reply.with_error(&error, &state.issuer.0))
+        }
+        _ => Err(PageError::bad_form()),
+    }
+}

@@ -1,0 +1,396 @@
+//! Browser sessions: a server-side session per browser (tower-sessions, stored in the
+//! idp's own database so every instance sees it), the typed data it holds, and CSRF
+//! tokens bound to it.
+//!
+//! A session holds:
+//! - the signed-in user (id, email for display, `auth_time`, and a random `sid` that
+//!   names this sign-in for OIDC and for logout, stable for the session's life);
+//! - a CSRF token for the forms this browser is shown;
+//! - the authorization requests waiting for sign-in or consent, keyed by a random id so
+//!   several tabs can each have their own.
+//!
+//! Only the browser routes wear the layer (pages, `/authorize`, `/logout`); the JSON API
+//! and JWKS never see a session cookie.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use serde::{Deserialize, Serialize};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use subtle::ConstantTimeEq;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::session_store::ExpiredDeletion;
+use tower_sessions::{Expiry, Session, SessionManagerLayer, SessionStore};
+use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
+
+use crate::oauth::authorize::AuthorizationRequest;
+use crate::pages::PageError;
+use crate::secrets;
+use crate::settings::Settings;
+use service_kit::db::Backend;
+
+/// The cookie's name over plain http (local use).
+pub const COOKIE_NAME: &str = "idp_session";
+/// The cookie's name over https: the `__Host-` prefix makes browsers refuse it unless
+/// it is `Secure`, host-only and `Path=/`, so a sibling subdomain cannot plant one.
+pub const SECURE_COOKIE_NAME: &str = "__Host-idp_session";
+
+/// However active, a sign-in ends this long after it happened (OWASP: absolute timeout
+/// on top of the idle one). Signing in again starts a new period.
+pub const ABSOLUTE_LIFETIME_SECS: i64 = 24 * 3600;
+
+/// How many authorization requests one browser may have waiting at once; the oldest
+/// is dropped first.
+const MAX_PENDING: usize = 8;
+/// A waiting authorization request older than this is forgotten.
+const PENDING_TTL_SECS: i64 = 3600;
+/// How often expired sessions are deleted from the database.
+const DELETION_PERIOD: Duration = Duration::from_secs(300);
+
+const USER_KEY: &str = "user";
+const CSRF_KEY: &str = "csrf";
+const PENDING_KEY: &str = "pending";
+
+/// The session store on the idp's database backend, and the cookie settings.
+#[derive(Clone)]
+pub struct Sessions {
+    store: Store,
+    cookie_name: &'static str,
+    secure: bool,
+    idle_timeout: time::Duration,
+}
+
+#[derive(Clone, Debug)]
+enum Store {
+    Sqlite(SqliteStore),
+    Postgres(PostgresStore),
+}
+
+impl Sessions {
+    /// Opens a pool of the concrete backend type (the store needs one; the rest of the
+    /// idp uses `AnyPool`), creates the session table, and starts deleting expired
+    /// sessions in the background.
+    pub async fn connect(settings: &Settings) -> anyhow::Result<Self> {
+        let max_connections = settings.database_max_connections.clamp(1, 4);
+        let store = match Backend::from_url(&settings.database_url)? {
+            Backend::Sqlite => {
+                let options = SqliteConnectOptions::from_str(&settings.database_url)
+                    .context("Failed to parse IDP_DATABASE_URL for the session store")?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(true);
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect_with(options)
+                    .await
+                    .context("Failed to connect the session store")?;
+                let store = SqliteStore::new(pool);
+                migrate_with_retry(|| store.migrate()).await?;
+                tokio::spawn(delete_expired(store.clone()));
+                Store::Sqlite(store)
+            }
+            Backend::Postgres => {
+                let pool = PgPoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect(&settings.database_url)
+                    .await
+                    .context("Failed to connect the session store")?;
+                let store = PostgresStore::new(pool);
+                migrate_with_retry(|| store.migrate()).await?;
+                tokio::spawn(delete_expired(store.clone()));
+                Store::Postgres(store)
+            }
+        };
+        let idle_secs = i64::try_from(settings.session_idle_timeout_secs)
+            .context("IDP_SESSION_IDLE_TIMEOUT_SECS overflows")?;
+        let secure = settings.is_https();
+        Ok(Self {
+            store,
+            cookie_name: if secure {
+                SECURE_COOKIE_NAME
+            } else {
+                COOKIE_NAME
+            },
+            secure,
+            idle_timeout: time::Duration::seconds(idle_secs),
+        })
+    }
+
+    /// Gives the routes of `router` a [`Session`]: cookie `HttpOnly`, `SameSite=Lax`
+    /// (`Strict` would drop it on the redirect back from a relying party), `Path=/`,
+    /// `Secure` over https, ending after `IDP_SESSION_IDLE_TIMEOUT_SECS` of inactivity.
+    pub fn layer<S>(&self, router: Router<S>) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        match &self.store {
+            Store::Sqlite(store) => router.layer(self.configure(store.clone())),
+            Store::Postgres(store) => router.layer(self.configure(store.clone())),
+        }
+    }
+
+    fn configure<T: SessionStore + Clone>(&self, store: T) -> SessionManagerLayer<T> {
+        SessionManagerLayer::new(store)
+            .with_name(self.cookie_name)
+            .with_http_only(true)
+            .with_same_site(SameSite::Lax)
+            .with_secure(self.secure)
+            .with_path("/")
+            .with_expiry(Expiry::OnInactivity(self.idle_timeout))
+            // Saving on every request is what makes the expiry "on inactivity": the
+            // stored expiry moves forward whenever the session is used.
+            .with_always_save(true)
+    }
+}
+
+/// Two instances starting at once may race to create the table; the loser retries.
+async fn migrate_with_retry<F, Fut>(migrate: F) -> anyhow::Result<()>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = sqlx::Result<()>>,
+{
+    if migrate().await.is_ok() {
+        return Ok(());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    migrate()
+        .await
+        .context("Failed to create the session table")
+}
+
+async fn delete_expired<T: ExpiredDeletion + Clone>(store: T) {
+    if let Err(e) = store.continuously_delete_expired(DELETION_PERIOD).await {
+        tracing::error!(error = %e, "Deleting expired sessions stopped");
+    }
+}
+
+/// The signed-in user of a browser session.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SignedInUser {
+    pub user_id: String,
+    /// For display only ("Signed in as ...").
+    pub email: String,
+    /// When the user last entered their password (OIDC `auth_time`), Unix seconds.
+    pub auth_time: i64,
+    /// When this sign-in began; the absolute timeout counts from here.
+    pub signed_in_at: i64,
+    /// OIDC session id: names this sign-in in codes and grants, so logout can end
+    /// what was issued within it.
+    pub sid: String,
+}
+
+/// An authorization request waiting for the user, and how far it got.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PendingAuthorization {
+    pub request: AuthorizationRequest,
+    pub created_at: i64,
+    /// The user entered their password for this request (satisfies `prompt=login`,
+    /// `max_age` and an `id_token_hint` naming someone else, once).
+    pub authenticated: bool,
+    /// The user answered the consent page for this request (satisfies
+    /// `prompt=consent`, once).
+    pub consented: bool,
+}
+
+/// The session of the current request, with typed accessors.
+#[derive(Clone)]
+pub struct BrowserSession(Session);
+
+impl<S: Send + Sync> FromRequestParts<S> for BrowserSession {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Session>()
+            .cloned()
+            .map(Self)
+            .ok_or_else(|| PageError::internal(&anyhow::anyhow!("No session layer on this route")))
+    }
+}
+
+impl BrowserSession {
+    pub fn new(session: Session) -> Self {
+        Self(session)
+    }
+
+    /// The signed-in user, unless the sign-in outlived the absolute timeout.
+    pub async fn user(&self, now: i64) -> anyhow::Result<Option<SignedInUser>> {
+        let user: Option<SignedInUser> = self
+            .0
+            .get(USER_KEY)
+            .await
+            .context("Failed to read the session")?;
+        Ok(user.filter(|u| now - u.signed_in_at <= ABSOLUTE_LIFETIME_SECS))
+    }
+
+    /// Records a successful password check. The session id changes (no fixation: an id
+    /// planted before sign-in is worthless after it) and so does the CSRF token. The
+    /// `sid` is kept when the same user signs in again, and new otherwise.
+    pub async fn sign_in(
+        &self,
+        user_id: &str,
+        email: &str,
+        now: i64,
+    ) -> anyhow::Result<SignedInUser> {
+        let previous = self.user(now).await?;
+        let (sid, signed_in_at) = match previous {
+            Some(p) if p.user_id == user_id => (p.sid, p.signed_in_at),
+            _ => (secrets::random_token(32), now),
+        };
+        let user = SignedInUser {
+            user_id: user_id.to_owned(),
+            email: email.to_owned(),
+            auth_time: now,
+            signed_in_at,
+            sid,
+        };
+        self.0
+            .cycle_id()
+            .await
+            .context("Failed to rotate the session id")?;
+        self.0
+            .insert(USER_KEY, &user)
+            .await
+            .context("Failed to record the sign-in")?;
+        self.0
+            .insert(CSRF_KEY, secrets::random_token(32))
+            .await
+            .context("Failed to rotate the CSRF token")?;
+        Ok(user)
+    }
+
+    /// Ends the session: its data is deleted from the store and the cookie removed.
+    pub async fn sign_out(&self) -> anyhow::Result<()> {
+        self.0.flush().await.context("Failed to end the session")
+    }
+
+    /// This session's CSRF token, created on first use.
+    pub async fn csrf_token(&self) -> anyhow::Result<String> {
+        if let Some(token) = self
+            .0
+            .get::<String>(CSRF_KEY)
+            .await
+            .context("Failed to read the session")?
+        {
+            return Ok(token);
+        }
+        let token = secrets::random_token(32);
+        self.0
+            .insert(CSRF_KEY, &token)
+            .await
+            .context("Failed to store a CSRF token")?;
+        Ok(token)
+    }
+
+    /// Whether `presented` is this session's CSRF token (constant-time comparison).
+    /// A session without a token matches nothing.
+    pub async fn csrf_matches(&self, presented: &str) -> anyhow::Result<bool> {
+        let Some(expected) = self
+            .0
+            .get::<String>(CSRF_KEY)
+            .await
+            .context("Failed to read the session")?
+        else {
+            return Ok(false);
+        };
+        Ok(!presented.is_empty() && bool::from(expected.as_bytes().ct_eq(presented.as_bytes())))
+    }
+
+    async fn pending_map(
+        &self,
+        now: i64,
+    ) -> anyhow::Result<BTreeMap<String, PendingAuthorization>> {
+        let mut map: BTreeMap<String, PendingAuthorization> = self
+            .0
+            .get(PENDING_KEY)
+            .await
+            .context("Failed to read the session")?
+            .unwrap_or_default();
+        map.retain(|_, p| now - p.created_at <= PENDING_TTL_SECS);
+        Ok(map)
+    }
+
+    async fn store_pending_map(
+        &self,
+        map: &BTreeMap<String, PendingAuthorization>,
+    ) -> anyhow::Result<()> {
+        self.0
+            .insert(PENDING_KEY, map)
+            .await
+            .context("Failed to store the waiting authorization requests")
+    }
+
+    /// Keeps `request` until the user has signed in or answered the consent page;
+    /// returns its id.
+    pub async fn add_pending(
+        &self,
+        request: AuthorizationRequest,
+        now: i64,
+    ) -> anyhow::Result<String> {
+        let mut map = self.pending_map(now).await?;
+        while map.len() >= MAX_PENDING {
+            let oldest = map
+                .iter()
+                .min_by_key(|(_, p)| p.created_at)
+                .map(|(id, _)| id.clone());
+            match oldest {
+                Some(id) => map.remove(&id),
+                None => break,
+            };
+        }
+        let id = secrets::random_token(16);
+        map.insert(
+            id.clone(),
+            PendingAuthorization {
+                request,
+                created_at: now,
+                authenticated: false,
+                consented: false,
+            },
+        );
+        self.store_pending_map(&map).await?;
+        Ok(id)
+    }
+
+    pub async fn pending(
+        &self,
+        id: &str,
+        now: i64,
+    ) -> anyhow::Result<Option<PendingAuthorization>> {
+        Ok(self.pending_map(now).await?.remove(id))
+    }
+
+    /// Replaces the waiting request `id` (if it still exists).
+    pub async fn update_pending(
+        &self,
+        id: &str,
+        pending: PendingAuthorization,
+        now: i64,
+    ) -> anyhow::Result<()> {
+        let mut map = self.pending_map(now).await?;
+        if let Some(slot) = map.get_mut(id) {
+            *slot = pending;
+            self.store_pending_map(&map).await?;
+        }
+        Ok(())
+    }
+
+    /// Forgets the waiting request `id`: it was answered.
+    pub async fn remove_pending(&self, id: &str, now: i64) -> anyhow::Result<()> {
+        let mut map = self.pending_map(now).await?;
+        if map.remove(id).is_some() {
+            self.store_pending_map(&map).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,552 @@
+//! The idp's pages in a real browser: headless Chromium driven over WebDriver
+//! (Debian's `chromium` and `chromedriver`). A person signs in through the login and
+//! consent pages and lands on the client's redirect URI with a code, the state and the
+//! issuer; every page renders without a console error (a CSP violation is one).
+//!
+//! Without Chromium the tests print why and pass, unless `REQUIRE_BROWSER=1` (CI), where
+//! a missing or broken browser fails them. `CHROMIUM` and `CHROMEDRIVER` override the
+//! binaries' paths.
+
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::Method;
+use fantoccini::wd::{Capabilities, WebDriverCompatibleCommand};
+use fantoccini::{Client, ClientBuilder, Locator};
+use futures::FutureExt;
+use hyper_util::client::legacy::connect::HttpConnector;
+use openidconnect::core::CoreAuthenticationFlow;
+use openidconnect::{
+    AuthorizationCode, CsrfToken, LogoutRequest, Nonce, PkceCodeChallenge, PostLogoutRedirectUrl,
+    Scope, TokenResponse,
+};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use url::Url;
+
+use crate::helpers::{PASSWORD, spawn_app};
+use crate::oidc_helpers::{ClientKind, back_channel, discover, register_client, rp_client};
+
+/// The whole browser part of a test, start-up and shutdown included.
+const TEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// One page load or one wait for an element.
+const STEP_TIMEOUT: Duration = Duration::from_secs(20);
+
+#[tokio::test]
+async fn the_home_page_renders_in_chromium_without_console_errors() {
+    let app = spawn_app().await;
+    with_chromium(async |browser| {
+        browser.goto(&app.url("/")).await.unwrap();
+        let heading = browser.find(Locator::Css("h1")).await.unwrap();
+        assert_eq!(heading.text().await.unwrap(), "Sign-in service");
+        assert_no_console_errors(&browser, "the home page").await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_person_signs_in_through_the_pages_in_chromium_and_the_client_gets_a_code() {
+    let app = spawn_app().await;
+    let email = "ada@example.com";
+    app.register(email).await;
+    let site = ClientSite::start().await;
+    let registered =
+        register_client(&app, ClientKind::Confidential, &site.url("/callback"), &[]).await;
+    let client = rp_client(&discover(&app).await, &registered);
+    let (challenge, _verifier) = PkceCodeChallenge::new_random_sha256();
+    let (authorize_url, state, _nonce) = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("email".to_owned()))
+        .set_pkce_challenge(challenge)
+        .url();
+
+    with_chromium(async |browser| {
+        browser.goto(authorize_url.as_str()).await.unwrap();
+
+        // The login page.
+        let password = wait_for(&browser, "input[name=password]").await;
+        assert_no_console_errors(&browser, "the login page").await;
+        let form = browser
+            .form(Locator::XPath("//form[.//input[@name='password']]"))
+            .await
+            .unwrap();
+        fill(&browser, "email", email).await;
+        password.send_keys(PASSWORD).await.unwrap();
+        form.submit().await.unwrap();
+
+        // The consent page: allow.
+        let allow = wait_for_xpath(&browser, ALLOW_BUTTON).await;
+        assert_no_console_errors(&browser, "the consent page").await;
+        let page = browser.source().await.unwrap();
+        assert!(page.contains("Test RP"), "consent names the client");
+        allow.click().await.unwrap();
+
+        // Back at the client.
+        let landed = wait_for_url(&browser, &site.url("/callback?")).await;
+        assert_no_console_errors(&browser, "the pages around the redirect").await;
+        assert!(
+            param(&landed, "code").is_some_and(|c| !c.is_empty()),
+            "{landed}"
+        );
+        assert_eq!(param(&landed, "state"), Some(state.secret().clone()));
+        assert_eq!(param(&landed, "iss").as_deref(), Some(app.issuer.as_str()));
+        assert_eq!(
+            site.requests(),
+            vec![format!("/callback?{}", landed.query().unwrap_or_default())],
+            "the client's server saw exactly this response"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_new_person_registers_in_chromium_and_later_signs_out_through_the_client() {
+    let app = spawn_app().await;
+    let site = ClientSite::start().await;
+    let registered = register_client(
+        &app,
+        ClientKind::Public,
+        &site.url("/callback"),
+        &[&site.url("/signed-out")],
+    )
+    .await;
+    let metadata = discover(&app).await;
+    let client = rp_client(&metadata, &registered);
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (authorize_url, state, nonce) = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("profile".to_owned()))
+        .set_pkce_challenge(challenge)
+        .url();
+
+    with_chromium(async move |browser| {
+        browser.goto(authorize_url.as_str()).await.unwrap();
+
+        // From the login page to the registration page, and an account.
+        wait_for(&browser, "input[name=password]").await;
+        assert_no_console_errors(&browser, "the login page").await;
+        browser
+            .find(Locator::LinkText("Create an account"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_for(&browser, "input[name=password_confirmation]").await;
+        assert_no_console_errors(&browser, "the registration page").await;
+        fill(&browser, "email", "lin@example.com").await;
+        fill(&browser, "name", "Lin").await;
+        fill(&browser, "password", PASSWORD).await;
+        fill(&browser, "password_confirmation", PASSWORD).await;
+        browser
+            .form(Locator::XPath(
+                "//form[.//input[@name='password_confirmation']]",
+            ))
+            .await
+            .unwrap()
+            .submit()
+            .await
+            .unwrap();
+
+        // Consent, and back at the client with a code.
+        let allow = wait_for_xpath(&browser, ALLOW_BUTTON).await;
+        assert_no_console_errors(&browser, "the consent page after registration").await;
+        allow.click().await.unwrap();
+        let landed = wait_for_url(&browser, &site.url("/callback?")).await;
+        assert_eq!(param(&landed, "state"), Some(state.secret().clone()));
+        assert_eq!(param(&landed, "iss").as_deref(), Some(app.issuer.as_str()));
+        let code = param(&landed, "code").expect("a code");
+
+        // The client redeems it for an ID token ...
+        let tokens = client
+            .exchange_code(AuthorizationCode::new(code))
+            .unwrap()
+            .set_pkce_verifier(verifier)
+            .request_async(&back_channel())
+            .await
+            .unwrap();
+        let id_token = tokens.id_token().expect("an ID token");
+        let claims = id_token
+            .claims(&client.id_token_verifier(), &nonce)
+            .unwrap();
+        assert_eq!(
+            claims.name().and_then(|n| n.get(None)).map(|n| n.as_str()),
+            Some("Lin"),
+            "the name given at registration"
+        );
+
+        // ... and later signs the person out (RP-initiated logout), who confirms.
+        let logout_state = CsrfToken::new_random();
+        let logout_url =
+            LogoutRequest::from(metadata.additional_metadata().end_session_endpoint.clone())
+                .set_id_token_hint(id_token)
+                .set_post_logout_redirect_uri(
+                    PostLogoutRedirectUrl::new(site.url("/signed-out")).unwrap(),
+                )
+                .set_state(logout_state.clone())
+                .http_get_url();
+        browser.goto(logout_url.as_str()).await.unwrap();
+        let sign_out = wait_for_xpath(&browser, "//form//button[contains(., 'Sign out')]").await;
+        assert_no_console_errors(&browser, "the logout page").await;
+        sign_out.click().await.unwrap();
+        let back = wait_for_url(&browser, &site.url("/signed-out?")).await;
+        assert_eq!(param(&back, "state"), Some(logout_state.secret().clone()));
+        assert_no_console_errors(&browser, "the way back after logout").await;
+
+        // The idp session is gone: the same request asks for a password again.
+        browser.goto(authorize_url.as_str()).await.unwrap();
+        wait_for(&browser, "input[name=password]").await;
+        assert_no_console_errors(&browser, "the login page after logout").await;
+    })
+    .await;
+}
+
+const ALLOW_BUTTON: &str = "//button[contains(translate(normalize-space(.), 'ALOW', 'alow'), \
+                            'allow') or @value='allow']";
+
+async fn fill(browser: &Client, name: &str, value: &str) {
+    browser
+        .find(Locator::Css(&format!("input[name={name}]")))
+        .await
+        .unwrap()
+        .send_keys(value)
+        .await
+        .unwrap();
+}
+
+fn param(url: &Url, name: &str) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+// ---- waiting -------------------------------------------------------------------------
+
+async fn wait_for(browser: &Client, css: &str) -> fantoccini::elements::Element {
+    wait_for_element(browser, Locator::Css(css)).await
+}
+
+async fn wait_for_xpath(browser: &Client, xpath: &str) -> fantoccini::elements::Element {
+    wait_for_element(browser, Locator::XPath(xpath)).await
+}
+
+async fn wait_for_element(browser: &Client, locator: Locator<'_>) -> fantoccini::elements::Element {
+    let found = browser
+        .wait()
+        .at_most(STEP_TIMEOUT)
+        .for_element(locator)
+        .await;
+    match found {
+        Ok(element) => element,
+        Err(e) => {
+            let url = browser.current_url().await.map(String::from);
+            let page = browser.source().await.unwrap_or_default();
+            panic!("no {locator:?} on {url:?}: {e}\npage:\n{page}");
+        }
+    }
+}
+
+/// Waits until the browser is on a URL starting with `prefix` and returns it.
+async fn wait_for_url(browser: &Client, prefix: &str) -> Url {
+    let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
+    loop {
+        let url = browser.current_url().await.unwrap();
+        if url.as_str().starts_with(prefix) {
+            return url;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still on {url}, expected {prefix}...; page:\n{}",
+            browser.source().await.unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+// ---- console errors ------------------------------------------------------------------
+
+/// chromedriver's log endpoint (`goog:loggingPrefs`); reading it empties the buffer.
+#[derive(Debug)]
+struct BrowserLog;
+
+impl WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(&self, base: &Url, session_id: Option<&str>) -> Result<Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/se/log",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &Url) -> (Method, Option<String>) {
+        (Method::POST, Some(json!({"type": "browser"}).to_string()))
+    }
+}
+
+/// Fails on any SEVERE browser log entry since the last check: script errors, CSP
+/// violations, failed loads of the page's resources (the favicon included).
+async fn assert_no_console_errors(browser: &Client, what: &str) {
+    let entries = browser.issue_cmd(BrowserLog).await.unwrap();
+    let errors: Vec<&Value> = entries
+        .as_array()
+        .map(|a| a.iter().filter(|e| e["level"] == "SEVERE").collect())
+        .unwrap_or_default();
+    assert!(errors.is_empty(), "console errors on {what}: {errors:#?}");
+}
+
+// ---- the client's redirect URI ----------------------------------------------------------
+
+/// A stand-in for the client's web server: records the path and query of every page
+/// the browser asks for (`/callback?code=...`, `/signed-out?state=...`) and answers
+/// with a plain page.
+struct ClientSite {
+    address: String,
+    requests: Arc<Mutex<Vec<String>>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl ClientSite {
+    async fn start() -> Self {
+        use axum::extract::State;
+        use axum::http::StatusCode;
+        use axum::http::Uri;
+        use axum::response::{Html, IntoResponse};
+
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let router = axum::Router::new()
+            .fallback(
+                async |State(seen): State<Arc<Mutex<Vec<String>>>>, uri: Uri| {
+                    if uri.path() == "/favicon.ico" {
+                        return StatusCode::NO_CONTENT.into_response();
+                    }
+                    seen.lock().unwrap().push(uri.to_string());
+                    Html("<!doctype html><html lang=en><title>Client</title><p>Back at the client.")
+                        .into_response()
+                },
+            )
+            .with_state(requests.clone());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router).await.unwrap();
+        });
+        Self {
+            address,
+            requests,
+            server,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// `path?query` of each page asked for so far.
+    fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+impl Drop for ClientSite {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+// ---- Chromium ------------------------------------------------------------------------
+
+/// Runs `test` against a fresh headless Chromium, which is always shut down afterwards
+/// (also when the test panics or times out). Returns without running `test` when no
+/// Chromium is installed and `REQUIRE_BROWSER` is not set.
+async fn with_chromium(test: impl AsyncFnOnce(Client)) {
+    let Some(chromium) = Chromium::start().await else {
+        return;
+    };
+    let outcome = AssertUnwindSafe(tokio::time::timeout(TEST_TIMEOUT, test(chromium.client())))
+        .catch_unwind()
+        .await;
+    chromium.shutdown().await;
+    match outcome {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) => panic!("the browser test took longer than {TEST_TIMEOUT:?}"),
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+struct Chromium {
+    /// The WebDriver session, once it exists.
+    client: Option<Client>,
+    /// chromedriver, leader of a process group of its own that Chromium joins.
+    driver: Option<std::process::Child>,
+    profile: tempfile::TempDir,
+}
+
+fn required() -> bool {
+    std::env::var("REQUIRE_BROWSER").is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
+}
+
+fn binary(variable: &str, default: &str) -> PathBuf {
+    std::env::var_os(variable).map_or_else(|| PathBuf::from(default), PathBuf::from)
+}
+
+impl Chromium {
+    async fn start() -> Option<Self> {
+        let chromium = binary("CHROMIUM", "/usr/bin/chromium");
+        let chromedriver = binary("CHROMEDRIVER", "/usr/bin/chromedriver");
+        if !chromium.exists() || !chromedriver.exists() {
+            let message = format!(
+                "{} or {} is missing (apt-get install chromium chromium-driver)",
+                chromium.display(),
+                chromedriver.display()
+            );
+            assert!(!required(), "REQUIRE_BROWSER is set but {message}");
+            // Straight to stderr: libtest does not capture this, so the skip is visible.
+            let _ = writeln!(
+                std::io::stderr(),
+                "note: browser test skipped: {message}; set REQUIRE_BROWSER=1 to make this an error"
+            );
+            return None;
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let log = profile.path().join("chromedriver.log");
+        let driver = std::process::Command::new(&chromedriver)
+            .arg(format!("--port={port}"))
+            .arg(format!("--log-path={}", log.display()))
+            // Chromium's scratch files go into the profile folder, removed with it.
+            .env("TMPDIR", profile.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", chromedriver.display()));
+        // From here on, dropping `this` (a panic included) kills chromedriver and Chromium.
+        let mut this = Self {
+            client: None,
+            driver: Some(driver),
+            profile,
+        };
+        let webdriver = format!("http://127.0.0.1:{port}");
+        wait_until_ready(&webdriver).await;
+
+        let mut capabilities = Capabilities::new();
+        capabilities.insert("browserName".into(), json!("chrome"));
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": chromium,
+                "args": [
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-quic",
+                    "--no-first-run",
+                    // No internet here: without these Chromium floods refused connections.
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    format!("--user-data-dir={}", this.profile.path().join("profile").display()),
+                ],
+            }),
+        );
+        capabilities.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
+        capabilities.insert(
+            "timeouts".into(),
+            json!({"pageLoad": STEP_TIMEOUT.as_millis(), "script": 10_000, "implicit": 0}),
+        );
+        let connect = tokio::time::timeout(
+            Duration::from_secs(30),
+            ClientBuilder::new(HttpConnector::new())
+                .capabilities(capabilities)
+                .connect(&webdriver),
+        )
+        .await;
+        match connect {
+            Ok(Ok(client)) => this.client = Some(client),
+            failed => {
+                let log = std::fs::read_to_string(&log).unwrap_or_default();
+                let tail: String = log
+                    .lines()
+                    .rev()
+                    .take(40)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                panic!("Chromium did not start: {failed:?}\nchromedriver log (tail):\n{tail}");
+            }
+        }
+        Some(this)
+    }
+
+    fn client(&self) -> Client {
+        self.client.clone().unwrap()
+    }
+
+    /// Ends the WebDriver session (Chromium quits), then kills whatever is left.
+    async fn shutdown(mut self) {
+        if let Some(client) = self.client.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), client.close()).await;
+        }
+        kill_group(&mut self.driver);
+    }
+}
+
+impl Drop for Chromium {
+    fn drop(&mut self) {
+        kill_group(&mut self.driver);
+    }
+}
+
+/// SIGKILL to chromedriver's process group (Chromium and its helpers are in it), then
+/// reaps chromedriver. Until it is reaped, its pid cannot name anyone else's group.
+fn kill_group(driver: &mut Option<std::process::Child>) {
+    if let Some(mut driver) = driver.take() {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", driver.id())])
+            .stderr(Stdio::null())
+            .status();
+        let _ = driver.kill();
+        let _ = driver.wait();
+    }
+}
+
+async fn wait_until_ready(webdriver: &str) {
+    let http = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let ready = http
+            .get(format!("{webdriver}/status"))
+            .timeout(Duration::from_secs(1))
+            .send()
+            .await;
+        if let Ok(response) = ready
+            && let Ok(body) = response.json::<Value>().await
+            && body["value"]["ready"] == true
+        {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "chromedriver did not become ready at {webdriver}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,149 @@
+//! `GET`/`POST /userinfo` (OIDC Core §5.3, RFC 6750 §2.1 and §3.1).
+
+use serde_json::Value;
+
+use crate::helpers::{decode_jwt, spawn_app};
+use crate::oauth_helpers::{
+    Auth, assert_no_store, get_userinfo, oauth_error, post_form, service_client, set_name, sign_in,
+    token_body,
+};
+
+#[tokio::test]
+async fn userinfo_answers_the_claims_the_scope_released_over_get_and_post() {
+    let app = spawn_app().await;
+    let signed = sign_in(&app, "ada@example.com", "openid email profile").await;
+    set_name(&app, &signed.user_id, "Ada Lovelace").await;
+    let response = get_userinfo(&app, signed.access_token()).await;
+    assert_eq!(response.status(), 200);
+    assert_no_store(&response);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let body: Value = response.json().await.unwrap();
+    let (_, id_token) = decode_jwt(signed.id_token());
+    assert_eq!(body["sub"], id_token["sub"]);
+    assert_eq!(body["sub"], signed.user_id.as_str());
+    assert_eq!(body["email"], "ada@example.com");
+    assert_eq!(body["email_verified"], false);
+    assert_eq!(body["name"], "Ada Lovelace");
+
+    let response = app
+        .client
+        .post(app.url("/userinfo"))
+        .bearer_auth(signed.access_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let posted: Value = response.json().await.unwrap();
+    assert_eq!(posted, body);
+}
+
+#[tokio::test]
+async fn userinfo_releases_only_sub_for_the_openid_scope_alone() {
+    let app = spawn_app().await;
+    let signed = sign_in(&app, "ada@example.com", "openid").await;
+    set_name(&app, &signed.user_id, "Ada").await;
+    let body: Value = get_userinfo(&app, signed.access_token())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body, serde_json::json!({"sub": signed.user_id}));
+}
+
+async fn assert_invalid_token(response: reqwest::Response) {
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        r#"Bearer error="invalid_token""#
+    );
+    assert_eq!(oauth_error(response, 401).await, "invalid_token");
+}
+
+#[tokio::test]
+async fn a_missing_token_gets_a_bare_bearer_challenge() {
+    let app = spawn_app().await;
+    let response = app.client.get(app.url("/userinfo")).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+    assert!(challenge.starts_with("Bearer"));
+    assert!(!challenge.contains("error"));
+}
+
+#[tokio::test]
+async fn an_id_token_is_not_an_access_token() {
+    let app = spawn_app().await;
+    let signed = sign_in(&app, "ada@example.com", "openid").await;
+    assert_invalid_token(get_userinfo(&app, signed.id_token()).await).await;
+}
+
+#[tokio::test]
+async fn forged_and_garbage_tokens_are_invalid_tokens() {
+    let app = spawn_app().await;
+    let signed = sign_in(&app, "ada@example.com", "openid").await;
+    let token = signed.access_token();
+    let (head, rest) = token.split_once('.').unwrap();
+    let (_, signature) = rest.split_once('.').unwrap();
+    let claims = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        serde_json::json!({"sub": "someone-else", "scope": "openid"}).to_string(),
+    );
+    let forged = format!("{head}.{claims}.{signature}");
+    assert_invalid_token(get_userinfo(&app, &forged).await).await;
+    assert_invalid_token(get_userinfo(&app, "garbage").await).await;
+}
+
+#[tokio::test]
+async fn a_first_party_login_token_is_not_accepted() {
+    let app = spawn_app().await;
+    app.register("ada@example.com").await;
+    let token = app.login("ada@example.com").await;
+    assert_invalid_token(get_userinfo(&app, &token).await).await;
+}
+
+#[tokio::test]
+async fn a_client_credentials_token_has_no_user() {
+    let app = spawn_app().await;
+    let client = service_client(&app, "users:read").await;
+    let body = token_body(
+        post_form(
+            &app,
+            "/token",
+            &client,
+            Auth::Basic,
+            &[("grant_type", "client_credentials")],
+        )
+        .await,
+    )
+    .await;
+    assert_invalid_token(get_userinfo(&app, body["access_token"].as_str().unwrap()).await).await;
+}
+
+#[tokio::test]
+async fn a_token_without_openid_is_an_insufficient_scope() {
+    let app = spawn_app().await;
+    let signed = sign_in(&app, "ada@example.com", "users:read").await;
+    let response = get_userinfo(&app, signed.access_token()).await;
+    let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+    assert!(challenge.contains(r#"error="insufficient_scope""#));
+    assert_eq!(oauth_error(response, 403).await, "insufficient_scope");
+}
+
+#[tokio::test]
+async fn a_revoked_access_token_is_refused() {
+    let app = spawn_app().await;
+    let signed = sign_in(&app, "ada@example.com", "openid").await;
+    let revoked = post_form(
+        &app,
+        "/revoke",
+        &signed.client,
+        Auth::Registered,
+        &[("token", signed.access_token())],
+    )
+    .await;
+    assert_eq!(revoked.status(), 200);
+    assert_invalid_token(get_userinfo(&app, signed.access_token()).await).await;
+}
