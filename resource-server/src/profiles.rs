@@ -113,6 +113,10 @@ impl Profiles {
 
     async fn get_or_create(&self, user: &CallerUser) -> Result<Profile, ProfileError> {
         let mut conn = self.connection().await?;
+        // Nearly every call finds the profile: read first, write only the first time.
+        if let Some(profile) = store::find(&mut conn, &user.id).await? {
+            return Ok(profile);
+        }
         store::insert_if_absent(
             &mut conn,
             &user.id,

@@ -83,6 +83,22 @@ struct PageQuery {
     request: Option<String>,
 }
 
+/// An authorization request waiting for the user to sign in.
+struct WaitingRequest {
+    id: String,
+    client_name: String,
+    pending: PendingAuthorization,
+}
+
+/// What the sign-in pages carry over from the waiting request, if there is one: its id
+/// (a hidden field) and the client's name.
+fn carried(waiting: Option<&WaitingRequest>) -> (Option<&str>, Option<&str>) {
+    (
+        waiting.map(|w| w.id.as_str()),
+        waiting.map(|w| w.client_name.as_str()),
+    )
+}
+
 /// The waiting request named by `id`, if it still exists in this session. A stale id
 /// is not an error on the sign-in pages: the user just signs in to the idp itself.
 async fn waiting_request(
@@ -90,12 +106,16 @@ async fn waiting_request(
     session: &BrowserSession,
     id: Option<&str>,
     now: i64,
-) -> Result<Option<(String, String, PendingAuthorization)>, PageError> {
+) -> Result<Option<WaitingRequest>, PageError> {
     let Some(id) = id.filter(|id| !id.is_empty()) else {
         return Ok(None);
     };
     match load_waiting(state, session, id, now).await {
-        Ok((client, pending)) => Ok(Some((id.to_owned(), client.name, pending))),
+        Ok((client, pending)) => Ok(Some(WaitingRequest {
+            id: id.to_owned(),
+            client_name: client.name,
+            pending,
+        })),
         Err(e) if e.status == StatusCode::BAD_REQUEST => Ok(None),
         Err(e) => Err(e),
     }
@@ -119,16 +139,16 @@ async fn login_page(
 ) -> Result<Response, PageError> {
     let now = state.clock.now().timestamp();
     let waiting = waiting_request(&state, &session, query.request.as_deref(), now).await?;
-    let request = waiting.as_ref().map(|(id, _, _)| id.as_str());
+    let (request, client_name) = carried(waiting.as_ref());
     let email = waiting
         .as_ref()
-        .and_then(|(_, _, p)| p.request.login_hint.clone())
+        .and_then(|w| w.pending.request.login_hint.as_deref())
         .unwrap_or_default();
     Ok(pages::render(&LoginPage {
         ctx: PageContext::with_form(&session).await?,
         request,
-        client_name: waiting.as_ref().map(|(_, name, _)| name.as_str()),
-        email: &email,
+        client_name,
+        email,
         error: None,
         register_href: &with_request(endpoints::REGISTER_PAGE, request),
     }))
@@ -163,13 +183,13 @@ async fn login(
     match accounts.authenticate(&form.email, form.password).await {
         Ok(user) => signed_in(&state.clock, &session, &user.id, &user.email, waiting).await,
         Err(LoginError::InvalidCredentials) => {
-            let request = waiting.as_ref().map(|(id, _, _)| id.as_str());
+            let (request, client_name) = carried(waiting.as_ref());
             Ok(pages::render_with_status(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &LoginPage {
                     ctx: PageContext::with_form(&session).await?,
                     request,
-                    client_name: waiting.as_ref().map(|(_, name, _)| name.as_str()),
+                    client_name,
                     email: form.email.trim(),
                     error: Some(LOGIN_FAILED),
                     register_href: &with_request(endpoints::REGISTER_PAGE, request),
@@ -188,7 +208,7 @@ async fn signed_in(
     session: &BrowserSession,
     user_id: &str,
     email: &str,
-    waiting: Option<(String, String, PendingAuthorization)>,
+    waiting: Option<WaitingRequest>,
 ) -> Result<Response, PageError> {
     let now = clock.now().timestamp();
     session
@@ -196,7 +216,10 @@ async fn signed_in(
         .await
         .map_err(|e| PageError::internal(&e))?;
     tracing::info!(user_id, "Signed in to a browser session");
-    let Some((id, _, mut pending)) = waiting else {
+    let Some(WaitingRequest {
+        id, mut pending, ..
+    }) = waiting
+    else {
         return see_other(endpoints::HOME);
     };
     pending.authenticated = true;
@@ -215,16 +238,16 @@ async fn register_page(
 ) -> Result<Response, PageError> {
     let now = state.clock.now().timestamp();
     let waiting = waiting_request(&state, &session, query.request.as_deref(), now).await?;
-    let request = waiting.as_ref().map(|(id, _, _)| id.as_str());
+    let (request, client_name) = carried(waiting.as_ref());
     let email = waiting
         .as_ref()
-        .and_then(|(_, _, p)| p.request.login_hint.clone())
+        .and_then(|w| w.pending.request.login_hint.as_deref())
         .unwrap_or_default();
     Ok(pages::render(&RegisterPage {
         ctx: PageContext::with_form(&session).await?,
         request,
-        client_name: waiting.as_ref().map(|(_, name, _)| name.as_str()),
-        email: &email,
+        client_name,
+        email,
         name: "",
         errors: RegisterErrors::default(),
         login_href: &with_request(endpoints::LOGIN_PAGE, request),
@@ -301,13 +324,13 @@ async fn register(
             Err(RegisterError::Unexpected(e)) => return Err(PageError::internal(&e)),
         }
     }
-    let request = waiting.as_ref().map(|(id, _, _)| id.as_str());
+    let (request, client_name) = carried(waiting.as_ref());
     Ok(pages::render_with_status(
         StatusCode::UNPROCESSABLE_ENTITY,
         &RegisterPage {
             ctx: PageContext::with_form(&session).await?,
             request,
-            client_name: waiting.as_ref().map(|(_, name, _)| name.as_str()),
+            client_name,
             email: form.email.trim(),
             name: form.name.trim(),
             errors,

@@ -8,18 +8,15 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::post;
 use serde::Deserialize;
-use service_kit::clock::Clock;
-use service_kit::db::Database;
 
-use crate::clients::Clients;
+use crate::clients::Client;
 use crate::endpoints;
-use crate::keys::KeyRing;
 use crate::oauth::revocation::{self, Context, RevocationError};
 use crate::oauth::{ErrorCode, OAuthError};
 use crate::routes::oauth_json::{
     self, Allowed, MAX_BODY_BYTES, OAuthForm, OAuthJsonError, no_store, no_store_json,
 };
-use crate::startup::{AppState, Issuer};
+use crate::startup::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -41,32 +38,12 @@ struct TokenForm {
 
 #[tracing::instrument(skip_all)]
 async fn revoke(
-    State(clients): State<Clients>,
-    State(db): State<Database>,
-    State(keys): State<KeyRing>,
-    State(Issuer(issuer)): State<Issuer>,
-    State(clock): State<Clock>,
+    State(state): State<AppState>,
     headers: HeaderMap,
     OAuthForm(form): OAuthForm<TokenForm>,
 ) -> Result<Response, OAuthJsonError> {
-    let client = oauth_json::authenticate_client(
-        &clients,
-        &headers,
-        form.client_id,
-        form.client_secret,
-        Allowed::AnyRegistered,
-    )
-    .await?;
-    let token = form
-        .token
-        .ok_or(OAuthJsonError::invalid_request("token is required"))?;
-    let ctx = Context {
-        pool: &db.pool,
-        keys: &keys,
-        issuer: &issuer,
-        now: clock.now().timestamp(),
-    };
-    match revocation::revoke(&ctx, &client, &token).await {
+    let (client, token) = client_and_token(&state, &headers, form, Allowed::AnyRegistered).await?;
+    match revocation::revoke(&context(&state), &client, &token).await {
         // §2.2: 200 whether or not there was anything to revoke; the body is ignored.
         Ok(()) => Ok(no_store(StatusCode::OK)),
         Err(RevocationError::IssuedToAnotherClient) => Err(OAuthError::new(
@@ -80,33 +57,44 @@ async fn revoke(
 
 #[tracing::instrument(skip_all)]
 async fn introspect(
-    State(clients): State<Clients>,
-    State(db): State<Database>,
-    State(keys): State<KeyRing>,
-    State(Issuer(issuer)): State<Issuer>,
-    State(clock): State<Clock>,
+    State(state): State<AppState>,
     headers: HeaderMap,
     OAuthForm(form): OAuthForm<TokenForm>,
 ) -> Result<Response, OAuthJsonError> {
+    let (client, token) =
+        client_and_token(&state, &headers, form, Allowed::ConfidentialOnly).await?;
+    revocation::introspect(&context(&state), &client, &token)
+        .await
+        .map(no_store_json)
+        .map_err(|e| OAuthJsonError::unexpected(&e))
+}
+
+/// Authenticates the client as at the token endpoint and takes the required `token`.
+async fn client_and_token(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: TokenForm,
+    allowed: Allowed,
+) -> Result<(Client, String), OAuthJsonError> {
     let client = oauth_json::authenticate_client(
-        &clients,
-        &headers,
+        &state.clients,
+        headers,
         form.client_id,
         form.client_secret,
-        Allowed::ConfidentialOnly,
+        allowed,
     )
     .await?;
     let token = form
         .token
         .ok_or(OAuthJsonError::invalid_request("token is required"))?;
-    let ctx = Context {
-        pool: &db.pool,
-        keys: &keys,
-        issuer: &issuer,
-        now: clock.now().timestamp(),
-    };
-    revocation::introspect(&ctx, &client, &token)
-        .await
-        .map(no_store_json)
-        .map_err(|e| OAuthJsonError::unexpected(&e))
+    Ok((client, token))
+}
+
+fn context(state: &AppState) -> Context<'_> {
+    Context {
+        pool: &state.db.pool,
+        keys: &state.keys,
+        issuer: &state.issuer.0,
+        now: state.clock.now().timestamp(),
+    }
 }
