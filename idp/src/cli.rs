@@ -1,6 +1,8 @@
 //! `idp clients ...`: registering, listing and deleting OAuth clients from the shell,
-//! against the same database settings as `idp serve`. `--json` gives machine-readable
-//! output.
+//! against the same database settings as `idp serve`; `idp keys ...`: the signing keys.
+//! `--json` gives machine-readable output.
+
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
@@ -12,6 +14,8 @@ use crate::clients::{
     AuthMethod, Client, ClientType, Clients, ConsentPolicy, CreateClientError, DEFAULT_SCOPE,
     GrantType, NewClient, PkcePolicy, RedirectUri,
 };
+use crate::keys::KeyEncryptionKey;
+use crate::keys::lifecycle::{Change, KeyManager, KeySchedule, RotateMode};
 use crate::oauth::Scope;
 use crate::settings::Settings;
 use crate::storage;
@@ -187,4 +191,115 @@ fn describe(c: &Client) -> serde_json::Value {
         "require_pkce": c.requires_pkce(),
         "created_at": c.created_at,
     })
+}
+
+/// `idp keys ...`: the signing keys' lifecycle (see the README's "Key rotation").
+/// Changes go to the database; running instances pick them up on their next reload
+/// (within `IDP_KEY_CHECK_INTERVAL_SECS`).
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// List every key with its state and times (created, activates, retires, removes).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stage a next key: published now, signing once the pre-publication window passed.
+    Rotate {
+        /// Emergency: the new key signs at once (skipping pre-publication); the old one
+        /// is retired but stays published until its tokens expire.
+        #[arg(long)]
+        now: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Drop a compromised key from the JWKS at once (a current key is replaced first).
+    Revoke {
+        kid: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The key manager the CLI uses: the same database and key-encryption key as `serve`.
+pub async fn key_manager(settings: &Settings, clock: Clock) -> anyhow::Result<KeyManager> {
+    let db = Database::connect(&settings.database_url, 1).await?;
+    db.migrate(&storage::MIGRATIONS).await?;
+    let kek = KeyEncryptionKey::load_or_create(
+        settings.key_encryption_key.as_ref().map(|k| k.0.as_str()),
+        &settings.keys_dir,
+    )?;
+    Ok(KeyManager::new(
+        db.pool,
+        Arc::new(kek),
+        KeySchedule::from_settings(settings),
+        clock,
+    ))
+}
+
+pub async fn run_keys(command: KeysCommand, settings: &Settings) -> anyhow::Result<()> {
+    let keys = key_manager(settings, Clock::system()).await?;
+    match command {
+        KeysCommand::List { json } => {
+            let list = keys.list().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else if list.is_empty() {
+                println!("No signing keys yet (the first start of `idp serve` creates one).");
+            } else {
+                println!("kid\tstate\tcreated\tactivates\tretires\tremoves");
+                for k in &list {
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}\t{}",
+                        k.kid,
+                        k.state.as_str(),
+                        time(Some(k.created_at)),
+                        time(k.activates_at),
+                        time(k.retires_at),
+                        time(k.removes_at),
+                    );
+                }
+            }
+            Ok(())
+        }
+        KeysCommand::Rotate { now, json } => {
+            let mode = if now {
+                RotateMode::Now
+            } else {
+                RotateMode::Staged
+            };
+            print_changes(keys.rotate(mode).await?, json)
+        }
+        KeysCommand::Revoke { kid, json } => print_changes(keys.revoke(&kid).await?, json),
+    }
+}
+
+fn print_changes(changes: Vec<Change>, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(&changes)?);
+        return Ok(());
+    }
+    for change in changes {
+        match change {
+            Change::Staged { kid, activates_at } => println!(
+                "Staged {kid}: published now, signing from {}.",
+                time(Some(activates_at))
+            ),
+            Change::Activated { kid } => println!("Activated {kid}: it signs now."),
+            Change::Retired { kid } => {
+                println!("Retired {kid}: published until its tokens expire.");
+            }
+            Change::Removed { kid } => println!("Removed {kid} from the JWKS."),
+            Change::Revoked { kid } => println!("Revoked {kid}: removed from the JWKS."),
+        }
+    }
+    println!("Running instances pick this up within IDP_KEY_CHECK_INTERVAL_SECS.");
+    Ok(())
+}
+
+fn time(at: Option<i64>) -> String {
+    at.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+        .map_or_else(
+            || "-".to_owned(),
+            |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        )
 }

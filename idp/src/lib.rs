@@ -4,7 +4,9 @@
 //! [`keys`], [`passwords`]) -> [`storage`] (SQL). [`startup`] wires them together.
 
 pub mod accounts;
+pub mod audit;
 pub mod cli;
+pub mod client_ip;
 pub mod clients;
 pub mod domain;
 pub mod endpoints;
@@ -18,4 +20,5 @@ pub mod sessions;
 pub mod settings;
 pub mod startup;
 pub mod storage;
+pub mod throttle;
 pub mod tokens;

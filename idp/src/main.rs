@@ -1,7 +1,7 @@
-//! The `idp` binary: `idp serve` (the default), `idp migrate`, `idp clients ...`.
+//! The `idp` binary: `idp serve` (the default), `idp migrate`, `idp clients ...`, `idp keys ...`.
 
 use clap::{Parser, Subcommand};
-use idp::cli::ClientsCommand;
+use idp::cli::{ClientsCommand, KeysCommand};
 use idp::settings::Settings;
 use idp::startup::Application;
 
@@ -23,6 +23,9 @@ enum Command {
     /// Manage OAuth clients.
     #[command(subcommand)]
     Clients(ClientsCommand),
+    /// Manage the signing keys: list, rotate [--now], revoke KID.
+    #[command(subcommand)]
+    Keys(KeysCommand),
 }
 
 #[tokio::main]
@@ -47,5 +50,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Clients(command) => idp::cli::run(command, &settings).await,
+        Command::Keys(command) => idp::cli::run_keys(command, &settings).await,
     }
 }

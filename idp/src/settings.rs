@@ -47,6 +47,42 @@ pub struct Settings {
     pub refresh_token_absolute_ttl_secs: u64,
     /// `IDP_SESSION_IDLE_TIMEOUT_SECS`: a browser session unused this long ends.
     pub session_idle_timeout_secs: u64,
+    /// `IDP_KEY_ROTATION_PERIOD_SECS`: how long a key signs before the next one takes
+    /// over.
+    pub key_rotation_period_secs: u64,
+    /// `IDP_KEY_PREPUBLICATION_SECS`: how long a new key is published before it signs.
+    /// Unset: `IDP_JWKS_MAX_AGE_SECS + IDP_CLOCK_SKEW_SECS + IDP_KEY_CHECK_INTERVAL_SECS`,
+    /// also the least it may be.
+    pub key_prepublication_secs: Option<u64>,
+    /// `IDP_JWKS_MAX_AGE_SECS`: `Cache-Control: max-age` of `GET /jwks`.
+    pub jwks_max_age_secs: u64,
+    /// `IDP_CLOCK_SKEW_SECS`: how far clocks of the idp instances and resource servers
+    /// may disagree; added to every key-lifecycle margin.
+    pub clock_skew_secs: u64,
+    /// `IDP_KEY_CHECK_INTERVAL_SECS`: how often each instance applies due key
+    /// transitions and reloads the keys from the database.
+    pub key_check_interval_secs: u64,
+    /// `IDP_LOGIN_MAX_FAILURES_PER_ACCOUNT`: failed sign-ins to one email within
+    /// `IDP_LOGIN_FAILURE_WINDOW_SECS` before it is locked (answering like a wrong
+    /// password).
+    pub login_max_failures_per_account: u32,
+    /// `IDP_LOGIN_MAX_FAILURES_PER_IP`: failed sign-ins and client authentications from
+    /// one IP address within the window before it gets 429s.
+    pub login_max_failures_per_ip: u32,
+    /// `IDP_LOGIN_FAILURE_WINDOW_SECS`: the window failures are counted in.
+    pub login_failure_window_secs: u64,
+    /// `IDP_LOGIN_LOCK_SECS`: the first lock; each further failure doubles it.
+    pub login_lock_secs: u64,
+    /// `IDP_LOGIN_MAX_LOCK_SECS`: the longest lock (never permanent).
+    pub login_max_lock_secs: u64,
+    /// `IDP_REGISTRATION_MAX_PER_IP`: registration attempts from one IP address per
+    /// `IDP_REGISTRATION_WINDOW_SECS`.
+    pub registration_max_per_ip: u32,
+    /// `IDP_REGISTRATION_WINDOW_SECS`.
+    pub registration_window_secs: u64,
+    /// `IDP_TRUSTED_PROXIES`: IP addresses of reverse proxies whose `X-Forwarded-For`
+    /// is believed (comma-separated); empty: the peer address is the client's.
+    pub trusted_proxies: crate::client_ip::TrustedProxies,
 }
 
 impl Default for Settings {
@@ -67,6 +103,19 @@ impl Default for Settings {
             refresh_token_idle_ttl_secs: 14 * 86_400,
             refresh_token_absolute_ttl_secs: 90 * 86_400,
             session_idle_timeout_secs: 8 * 3600,
+            key_rotation_period_secs: 30 * 86_400,
+            key_prepublication_secs: None,
+            jwks_max_age_secs: 300,
+            clock_skew_secs: 60,
+            key_check_interval_secs: 5,
+            login_max_failures_per_account: 5,
+            login_max_failures_per_ip: 20,
+            login_failure_window_secs: 900,
+            login_lock_secs: 60,
+            login_max_lock_secs: 900,
+            registration_max_per_ip: 10,
+            registration_window_secs: 3600,
+            trusted_proxies: crate::client_ip::TrustedProxies::default(),
         }
     }
 }
@@ -138,7 +187,60 @@ impl Settings {
             "IDP_SESSION_IDLE_TIMEOUT_SECS must be between 60 and 31536000"
         );
         service_kit::db::Backend::from_url(&self.database_url).context("IDP_DATABASE_URL")?;
+        crate::throttle::validate_settings(self)?;
+        self.validate_key_schedule()
+    }
+
+    /// The key lifecycle's times, checked against each other (see the README's "Key
+    /// rotation"): a staged key must be in every cache before it signs.
+    fn validate_key_schedule(&self) -> anyhow::Result<()> {
+        ensure!(
+            self.jwks_max_age_secs <= 86_400,
+            "IDP_JWKS_MAX_AGE_SECS must be at most 86400"
+        );
+        ensure!(
+            self.clock_skew_secs <= 600,
+            "IDP_CLOCK_SKEW_SECS must be at most 600"
+        );
+        ensure!(
+            (1..=3600).contains(&self.key_check_interval_secs),
+            "IDP_KEY_CHECK_INTERVAL_SECS must be between 1 and 3600"
+        );
+        let least = self.least_key_prepublication_secs();
+        ensure!(
+            self.key_prepublication_secs() >= least,
+            "IDP_KEY_PREPUBLICATION_SECS must be at least IDP_JWKS_MAX_AGE_SECS + \
+             IDP_CLOCK_SKEW_SECS + IDP_KEY_CHECK_INTERVAL_SECS ({least})"
+        );
+        ensure!(
+            (3600..=366 * 86_400).contains(&self.key_rotation_period_secs),
+            "IDP_KEY_ROTATION_PERIOD_SECS must be between 3600 and 31622400"
+        );
+        ensure!(
+            self.key_rotation_period_secs > 2 * self.key_prepublication_secs(),
+            "IDP_KEY_ROTATION_PERIOD_SECS must be more than twice IDP_KEY_PREPUBLICATION_SECS"
+        );
         Ok(())
+    }
+
+    fn least_key_prepublication_secs(&self) -> u64 {
+        self.jwks_max_age_secs + self.clock_skew_secs + self.key_check_interval_secs
+    }
+
+    /// The effective pre-publication window (the setting, or its least value).
+    pub fn key_prepublication_secs(&self) -> u64 {
+        self.key_prepublication_secs
+            .unwrap_or_else(|| self.least_key_prepublication_secs())
+    }
+
+    /// How long a retired key stays published: the longest token it signed (access or
+    /// ID token), plus the JWKS cache time, the clock skew, and the reload lag of other
+    /// instances (which may sign with it for up to one check interval after it retired).
+    pub fn key_retire_after_secs(&self) -> u64 {
+        self.access_token_ttl_secs.max(self.id_token_ttl_secs)
+            + self.jwks_max_age_secs
+            + self.clock_skew_secs
+            + self.key_check_interval_secs
     }
 
     /// Whether browsers reach us over TLS (cookies get `Secure`, responses HSTS).
@@ -209,6 +311,36 @@ mod tests {
                 .unwrap_or_default()
         );
         assert!(err.contains("IDP_ACCESS_TOKEN_TTL_SECS"), "{err}");
+    }
+
+    #[test]
+    fn key_schedule_relations_are_checked_and_named() {
+        let error = |s: Settings| {
+            s.validate()
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        let short = Settings {
+            key_prepublication_secs: Some(300),
+            ..Settings::default()
+        };
+        assert!(error(short).contains("IDP_KEY_PREPUBLICATION_SECS"));
+        let fast = Settings {
+            key_rotation_period_secs: 3600,
+            key_prepublication_secs: Some(1800),
+            ..Settings::default()
+        };
+        assert!(error(fast).contains("IDP_KEY_ROTATION_PERIOD_SECS"));
+        let long_cache = Settings {
+            jwks_max_age_secs: 3600,
+            key_prepublication_secs: Some(1000),
+            ..Settings::default()
+        };
+        assert!(error(long_cache).contains("IDP_JWKS_MAX_AGE_SECS"));
+        let defaults = Settings::default();
+        assert_eq!(defaults.key_prepublication_secs(), 300 + 60 + 5);
+        assert_eq!(defaults.key_retire_after_secs(), 3600 + 300 + 60 + 5);
     }
 
     #[test]

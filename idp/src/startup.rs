@@ -2,6 +2,7 @@
 //! tests can ask for port 0 and learn the real port.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use tokio::net::TcpListener;
 
 use crate::accounts::{Accounts, AccountsConfig};
 use crate::clients::Clients;
+use crate::keys::lifecycle::{KeyManager, KeyRotation, KeySchedule};
 use crate::keys::{KeyEncryptionKey, KeyRing};
 use crate::pages;
 use crate::passwords::PasswordHasher;
@@ -22,6 +24,7 @@ use crate::routes;
 use crate::sessions::Sessions;
 use crate::settings::Settings;
 use crate::storage;
+use crate::throttle::{Policies, Throttle};
 use crate::tokens::TokenIssuer;
 
 /// Everything handlers need; each part is reachable with `State<Part>` via `FromRef`.
@@ -62,6 +65,8 @@ pub struct Application {
     port: u16,
     router: Router,
     db: Database,
+    key_rotation: KeyRotation,
+    key_check_interval: Duration,
 }
 
 impl Application {
@@ -89,13 +94,28 @@ impl Application {
             &settings.keys_dir,
         )?;
         let keys = KeyRing::load_or_create(&db.pool, &kek, clock.now().timestamp()).await?;
+        let key_rotation = KeyRotation::new(
+            KeyManager::new(
+                db.pool.clone(),
+                Arc::new(kek),
+                KeySchedule::from_settings(&settings),
+                clock.clone(),
+            ),
+            keys.clone(),
+        );
         let hasher = PasswordHasher::new(settings.max_concurrent_hashes).await?;
         let tokens = TokenIssuer::new(&settings.issuer, keys.clone(), clock.clone());
+        let throttle = Throttle::new(
+            db.pool.clone(),
+            clock.clone(),
+            Policies::from_settings(&settings),
+        );
         let accounts = Accounts::new(
             db.pool.clone(),
             hasher,
             tokens.clone(),
             clock.clone(),
+            throttle.clone(),
             AccountsConfig {
                 audience: settings.audience.clone(),
                 access_token_ttl_secs: settings.access_token_ttl_secs,
@@ -104,7 +124,7 @@ impl Application {
         let state = AppState {
             db: db.clone(),
             accounts,
-            clients: Clients::new(db.pool.clone(), clock.clone()),
+            clients: Clients::new(db.pool.clone(), clock.clone()).with_throttle(throttle),
             keys,
             tokens,
             issuer: Issuer(Arc::from(settings.issuer.as_str())),
@@ -121,6 +141,8 @@ impl Application {
             port,
             router,
             db,
+            key_rotation,
+            key_check_interval: Duration::from_secs(settings.key_check_interval_secs),
         })
     }
 
@@ -130,6 +152,12 @@ impl Application {
 
     pub fn db(&self) -> &Database {
         &self.db
+    }
+
+    /// The key maintenance of this instance; its `tick()` is what the background task
+    /// runs every `IDP_KEY_CHECK_INTERVAL_SECS` (tests call it to tick deterministically).
+    pub fn key_rotation(&self) -> KeyRotation {
+        self.key_rotation.clone()
     }
 
     /// Serves until SIGTERM or ctrl-c, then drains in-flight requests.
@@ -143,11 +171,21 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         tracing::info!(port = self.port, "idp listening");
-        axum::serve(self.listener, self.router)
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let maintenance = tokio::spawn(self.key_rotation.run(self.key_check_interval, stopped));
+        // With the peer address, for per-IP throttling (`routes::client_ip`).
+        let app = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await
-            .context("The idp server failed")?;
+            .context("The idp server failed");
+        let _ = stop.send(true);
+        if let Err(e) = maintenance.await {
+            tracing::error!(error = %e, "The key maintenance task panicked");
+        }
         self.db.pool.close().await;
-        Ok(())
+        served
     }
 }

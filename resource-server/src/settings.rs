@@ -32,8 +32,14 @@ pub struct Settings {
     pub database_url: String,
     /// `RS_DATABASE_MAX_CONNECTIONS`: size of the connection pool.
     pub database_max_connections: u32,
-    /// `RS_JWKS_CACHE_SECS`: how long a fetched key set counts as fresh.
+    /// `RS_JWKS_CACHE_SECS`: how long a fetched key set counts as fresh when the JWKS
+    /// response carries no `Cache-Control: max-age`.
     pub jwks_cache_secs: u64,
+    /// `RS_JWKS_MIN_CACHE_SECS`: the smallest freshness a response's `max-age` can grant
+    /// (`no-cache`/`no-store` get this).
+    pub jwks_min_cache_secs: u64,
+    /// `RS_JWKS_MAX_CACHE_SECS`: the largest freshness a response's `max-age` can grant.
+    pub jwks_max_cache_secs: u64,
     /// `RS_JWKS_REFETCH_COOLDOWN_SECS`: at most one JWKS fetch per this many seconds,
     /// whatever triggers it (stale keys, an unknown `kid`).
     pub jwks_refetch_cooldown_secs: u64,
@@ -57,6 +63,8 @@ impl Default for Settings {
             database_url: "sqlite://data/users.db".to_owned(),
             database_max_connections: 10,
             jwks_cache_secs: 300,
+            jwks_min_cache_secs: 30,
+            jwks_max_cache_secs: 3600,
             jwks_refetch_cooldown_secs: 30,
             jwks_max_stale_secs: 3600,
             jwks_fetch_timeout_secs: 5,
@@ -110,7 +118,21 @@ impl Settings {
             u64::from(self.database_max_connections),
             1,
         )?;
-        at_least("RS_JWKS_CACHE_SECS", self.jwks_cache_secs, 1)?;
+        at_least("RS_JWKS_MIN_CACHE_SECS", self.jwks_min_cache_secs, 1)?;
+        at_least(
+            "RS_JWKS_MAX_CACHE_SECS",
+            self.jwks_max_cache_secs,
+            self.jwks_min_cache_secs,
+        )?;
+        if !(self.jwks_min_cache_secs..=self.jwks_max_cache_secs).contains(&self.jwks_cache_secs) {
+            bail!(
+                "RS_JWKS_CACHE_SECS must be between RS_JWKS_MIN_CACHE_SECS ({}) and \
+                 RS_JWKS_MAX_CACHE_SECS ({}) (got {})",
+                self.jwks_min_cache_secs,
+                self.jwks_max_cache_secs,
+                self.jwks_cache_secs
+            );
+        }
         at_least(
             "RS_JWKS_REFETCH_COOLDOWN_SECS",
             self.jwks_refetch_cooldown_secs,
@@ -133,6 +155,14 @@ impl Settings {
 
     pub fn jwks_cache(&self) -> Duration {
         Duration::from_secs(self.jwks_cache_secs)
+    }
+
+    pub fn jwks_min_cache(&self) -> Duration {
+        Duration::from_secs(self.jwks_min_cache_secs)
+    }
+
+    pub fn jwks_max_cache(&self) -> Duration {
+        Duration::from_secs(self.jwks_max_cache_secs)
     }
 
     pub fn jwks_refetch_cooldown(&self) -> Duration {
@@ -232,6 +262,17 @@ mod tests {
         );
         assert!(message("audience = \" \"").is_some_and(|m| m.contains("RS_AUDIENCE")));
         assert!(message("jwks_cache_secs = 0").is_some_and(|m| m.contains("RS_JWKS_CACHE_SECS")));
+        assert!(
+            message("jwks_min_cache_secs = 0")
+                .is_some_and(|m| m.contains("RS_JWKS_MIN_CACHE_SECS"))
+        );
+        assert!(
+            message("jwks_min_cache_secs = 100\njwks_max_cache_secs = 50")
+                .is_some_and(|m| m.contains("RS_JWKS_MAX_CACHE_SECS"))
+        );
+        assert!(
+            message("jwks_cache_secs = 7200").is_some_and(|m| m.contains("RS_JWKS_CACHE_SECS"))
+        );
         assert!(message("no_such_setting = 1").is_some_and(|m| m.contains("no_such_setting")));
     }
 }

@@ -2,6 +2,7 @@
 //! validator, bind the listener first (so tests can use port 0), serve until shutdown.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
@@ -16,6 +17,9 @@ use crate::profiles::Profiles;
 use crate::routes;
 use crate::settings::Settings;
 use crate::storage::MIGRATIONS;
+
+/// How often the background JWKS refresher looks at the clock (cheap: one read lock).
+const JWKS_REFRESH_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Everything the handlers share. Cheap to clone.
 #[derive(Clone)]
@@ -47,10 +51,13 @@ impl AppState {
         let keys = JwksCache::new(
             JwksConfig {
                 issuer: settings.issuer.clone(),
-                cache_ttl: settings.jwks_cache(),
+                default_ttl: settings.jwks_cache(),
+                min_ttl: settings.jwks_min_cache(),
+                max_ttl: settings.jwks_max_cache(),
                 refetch_cooldown: settings.jwks_refetch_cooldown(),
                 max_stale: settings.jwks_max_stale(),
                 fetch_timeout: settings.jwks_fetch_timeout(),
+                refresh_check_interval: JWKS_REFRESH_CHECK_INTERVAL,
             },
             clock.clone(),
         )?;
@@ -110,11 +117,21 @@ impl Application {
         settings: Settings,
         listener: TcpListener,
     ) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, listener, Clock::system()).await
+    }
+
+    /// Builds around a listener the caller bound, on `clock` (tests shift it to move
+    /// token and key-cache time without sleeping).
+    pub async fn build_with_clock(
+        settings: Settings,
+        listener: TcpListener,
+        clock: Clock,
+    ) -> anyhow::Result<Self> {
         let port = listener
             .local_addr()
             .context("Failed to read the listener's address")?
             .port();
-        let state = AppState::build(settings, Clock::system()).await?;
+        let state = AppState::build(settings, clock).await?;
         Ok(Self {
             listener,
             port,
@@ -140,7 +157,8 @@ impl Application {
         self.run_until(shutdown_signal()).await
     }
 
-    /// Serves until `shutdown` resolves, then drains connections.
+    /// Serves until `shutdown` resolves, then drains connections. The background JWKS
+    /// refresher runs for exactly as long.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -150,9 +168,12 @@ impl Application {
             issuer = %self.state.settings.issuer,
             "Resource server listening"
         );
-        axum::serve(self.listener, router(self.state))
+        let refresher = self.state.validator.keys().spawn_refresher();
+        let served = axum::serve(self.listener, router(self.state))
             .with_graceful_shutdown(shutdown)
             .await
-            .context("The server failed")
+            .context("The server failed");
+        refresher.stop();
+        served
     }
 }

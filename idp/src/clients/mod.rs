@@ -3,12 +3,16 @@
 
 pub mod model;
 
+use std::net::IpAddr;
+
 use service_kit::clock::Clock;
 use sqlx::AnyPool;
 
+use crate::audit::{Audit, Event, Outcome, events};
 use crate::oauth::Scope;
 use crate::secrets::{self, Secret};
 use crate::storage::clients as store;
+use crate::throttle::{Key, Throttle};
 pub use model::{
     AuthMethod, Client, ClientId, ClientType, ConsentPolicy, GrantType, PkcePolicy, RedirectUri,
 };
@@ -62,6 +66,9 @@ pub enum ClientAuthError {
     /// Unknown client, wrong secret or a method other than the registered one.
     #[error("client authentication failed")]
     Failed,
+    /// Too many failures from this IP address: retry after this many seconds.
+    #[error("too many failed client authentications")]
+    Throttled { retry_after_secs: u64 },
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -70,11 +77,28 @@ pub enum ClientAuthError {
 pub struct Clients {
     pool: AnyPool,
     clock: Clock,
+    audit: Audit,
+    /// Throttles failed authentications per IP address; `None` outside a server (CLI).
+    throttle: Option<Throttle>,
 }
 
 impl Clients {
     pub fn new(pool: AnyPool, clock: Clock) -> Self {
-        Self { pool, clock }
+        Self {
+            audit: Audit::new(pool.clone(), clock.clone()),
+            pool,
+            clock,
+            throttle: None,
+        }
+    }
+
+    /// Throttles failed authentications per IP address with `throttle`'s IP policy
+    /// (shared with password sign-ins: one attacker, one budget). Not per client: a
+    /// secret is 256 random bits, and a lock per client would let anyone who knows a
+    /// client id lock that client out.
+    pub fn with_throttle(mut self, throttle: Throttle) -> Self {
+        self.throttle = Some(throttle);
+        self
     }
 
     /// Registers a client. Confidential clients get a secret (returned once, stored
@@ -142,6 +166,13 @@ impl Clients {
         )
         .await?;
         tracing::info!(client_id = %client.id, client_type = client.client_type.as_str(), "Client registered");
+        self.audit
+            .record(
+                Event::new(events::CLIENT_CREATED, Outcome::Success)
+                    .client(Some(client.id.as_ref()))
+                    .detail(client.client_type.as_str()),
+            )
+            .await;
         Ok((client, secret))
     }
 
@@ -159,19 +190,70 @@ impl Clients {
         let deleted = store::delete(&self.pool, client_id).await?;
         if deleted {
             tracing::info!(client_id, "Client deleted");
+            self.audit
+                .record(
+                    Event::new(events::CLIENT_DELETED, Outcome::Success).client(Some(client_id)),
+                )
+                .await;
         }
         Ok(deleted)
     }
 
     /// Checks presented credentials: the client exists, uses its registered method, and
     /// (for confidential clients) the secret matches, compared in constant time.
+    /// Failures count against the IP address; one over the limit gets
+    /// [`ClientAuthError::Throttled`] before any check.
     pub async fn authenticate(
         &self,
         presented: &PresentedCredentials,
+        ip: Option<IpAddr>,
     ) -> Result<Client, ClientAuthError> {
+        if let (Some(throttle), Some(ip)) = (&self.throttle, ip)
+            && let Some(retry_after_secs) = throttle.locked(Key::Ip(ip)).await?
+        {
+            self.audit
+                .record(Event::new(events::CLIENT_AUTHENTICATION, Outcome::Throttled).ip(Some(ip)))
+                .await;
+            return Err(ClientAuthError::Throttled { retry_after_secs });
+        }
+        match self.check(presented).await? {
+            Ok(client) => Ok(client),
+            Err(known) => {
+                // An unknown client id is not recorded: it is whatever was typed.
+                self.audit
+                    .record(
+                        Event::new(events::CLIENT_AUTHENTICATION, Outcome::Failure)
+                            .client(known.as_deref())
+                            .ip(ip),
+                    )
+                    .await;
+                if let (Some(throttle), Some(ip)) = (&self.throttle, ip) {
+                    let policy = &throttle.policies().ip;
+                    if let Some(lock) = throttle.fail(Key::Ip(ip), policy).await? {
+                        let detail = format!("throttled for {lock} s");
+                        self.audit
+                            .record(
+                                Event::new(events::IP_THROTTLED, Outcome::Throttled)
+                                    .ip(Some(ip))
+                                    .detail(&detail),
+                            )
+                            .await;
+                    }
+                }
+                Err(ClientAuthError::Failed)
+            }
+        }
+    }
+
+    /// The client if the credentials are right; otherwise the id of the client if it
+    /// exists.
+    async fn check(
+        &self,
+        presented: &PresentedCredentials,
+    ) -> anyhow::Result<Result<Client, Option<String>>> {
         let Some((client, stored_hash)) = store::find(&self.pool, presented.client_id()).await?
         else {
-            return Err(ClientAuthError::Failed);
+            return Ok(Err(None));
         };
         let authenticated = match (presented, client.auth_method, stored_hash.as_deref()) {
             (
@@ -188,10 +270,10 @@ impl Clients {
             _ => false,
         };
         if authenticated {
-            Ok(client)
+            Ok(Ok(client))
         } else {
             tracing::info!(client_id = %client.id, outcome = "failure", "Client authentication refused");
-            Err(ClientAuthError::Failed)
+            Ok(Err(Some(client.id.to_string())))
         }
     }
 }

@@ -6,9 +6,10 @@
 //! (RUSTSEC-2023-0071).
 
 pub mod kek;
+pub mod lifecycle;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use anyhow::{Context, anyhow};
 use axum::body::Bytes;
@@ -35,11 +36,20 @@ pub struct SigningKey {
 
 /// What the idp needs from its keys at run time: one signer, the JWKS document, and a
 /// verifier per published key (to check tokens we signed, such as an `id_token_hint`).
+///
+/// Clones share one swappable snapshot: [`KeyRing::reload`] replaces it for every clone
+/// (the token issuer, the JWKS route) at once, and each reader sees either the old or
+/// the new snapshot whole.
 #[derive(Clone)]
 pub struct KeyRing {
+    snapshot: Arc<RwLock<Arc<Snapshot>>>,
+}
+
+struct Snapshot {
     signing: Arc<SigningKey>,
     jwks: Bytes,
-    verifiers: Arc<HashMap<String, Arc<RsassaJwsVerifier>>>,
+    etag: String,
+    verifiers: HashMap<String, Arc<RsassaJwsVerifier>>,
 }
 
 impl KeyRing {
@@ -71,6 +81,59 @@ impl KeyRing {
     }
 
     async fn load(pool: &AnyPool, kek: &KeyEncryptionKey) -> anyhow::Result<Option<Self>> {
+        Ok(Snapshot::load(pool, kek).await?.map(|snapshot| Self {
+            snapshot: Arc::new(RwLock::new(Arc::new(snapshot))),
+        }))
+    }
+
+    /// Re-reads the published keys from the database and swaps them in, so changes made
+    /// by another instance or the CLI take effect here. Returns whether anything changed.
+    /// Without a current key (which the lifecycle never leaves) the old snapshot stays.
+    pub async fn reload(&self, pool: &AnyPool, kek: &KeyEncryptionKey) -> anyhow::Result<bool> {
+        let Some(fresh) = Snapshot::load(pool, kek).await? else {
+            tracing::warn!("No current signing key in the database; keeping the loaded keys");
+            return Ok(false);
+        };
+        let mut slot = self
+            .snapshot
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let changed = slot.etag != fresh.etag || slot.signing.kid != fresh.signing.kid;
+        if changed {
+            *slot = Arc::new(fresh);
+        }
+        Ok(changed)
+    }
+
+    fn current(&self) -> Arc<Snapshot> {
+        Arc::clone(&self.snapshot.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    pub fn signing_key(&self) -> Arc<SigningKey> {
+        Arc::clone(&self.current().signing)
+    }
+
+    /// The verifier of the published key `kid`, built from its public JWK (so it checks
+    /// exactly what relying parties check). `None` for a kid we never published.
+    pub fn verifier(&self, kid: &str) -> Option<Arc<RsassaJwsVerifier>> {
+        self.current().verifiers.get(kid).cloned()
+    }
+
+    /// The JWKS document (RFC 7517 §5), serialised once per snapshot.
+    pub fn jwks_json(&self) -> Bytes {
+        self.current().jwks.clone()
+    }
+
+    /// The JWKS document and its strong entity tag (quoted, for `ETag`), from one
+    /// snapshot.
+    pub fn jwks_with_etag(&self) -> (Bytes, String) {
+        let snapshot = self.current();
+        (snapshot.jwks.clone(), snapshot.etag.clone())
+    }
+}
+
+impl Snapshot {
+    async fn load(pool: &AnyPool, kek: &KeyEncryptionKey) -> anyhow::Result<Option<Self>> {
         let records = store::published(pool).await?;
         let Some(current) = records.iter().find(|r| r.state == "current") else {
             return Ok(None);
@@ -93,30 +156,41 @@ impl KeyRing {
                 .context("A stored public JWK is not an RS256 key")?;
             verifiers.insert(record.kid.clone(), Arc::new(verifier));
         }
+        let jwks = json!({ "keys": keys }).to_string();
+        let etag = format!(
+            "\"{}\"",
+            URL_SAFE_NO_PAD.encode(&Sha256::digest(jwks.as_bytes())[..16])
+        );
         Ok(Some(Self {
             signing: Arc::new(SigningKey {
                 kid: current.kid.clone(),
                 signer,
             }),
-            jwks: Bytes::from(json!({ "keys": keys }).to_string()),
-            verifiers: Arc::new(verifiers),
+            jwks: Bytes::from(jwks),
+            etag,
+            verifiers,
         }))
     }
+}
 
-    pub fn signing_key(&self) -> Arc<SigningKey> {
-        Arc::clone(&self.signing)
-    }
+/// A new key pair, ready to store: kid, public JWK (JSON) and the sealed private key.
+pub(crate) struct NewKey {
+    pub kid: String,
+    pub public_jwk: String,
+    pub private_key_enc: String,
+}
 
-    /// The verifier of the published key `kid`, built from its public JWK (so it checks
-    /// exactly what relying parties check). `None` for a kid we never published.
-    pub fn verifier(&self, kid: &str) -> Option<Arc<RsassaJwsVerifier>> {
-        self.verifiers.get(kid).cloned()
-    }
-
-    /// The JWKS document (RFC 7517 §5), serialised once.
-    pub fn jwks_json(&self) -> Bytes {
-        self.jwks.clone()
-    }
+/// Generates a key pair (on the blocking pool) and seals its private key under `kek`.
+pub(crate) async fn new_sealed_key(kek: &KeyEncryptionKey) -> anyhow::Result<NewKey> {
+    let (kid, public_jwk, private_der) = tokio::task::spawn_blocking(generate)
+        .await
+        .context("Key generation panicked")??;
+    let private_key_enc = kek.seal(&kid, &private_der)?;
+    Ok(NewKey {
+        kid,
+        public_jwk,
+        private_key_enc,
+    })
 }
 
 /// A new key pair: its kid, public JWK (JSON) and PKCS#8 private key (DER).

@@ -12,6 +12,7 @@ use service_kit::api_error::{ApiError, ApiJson};
 
 use crate::accounts::{Accounts, LoginError, RegisterError};
 use crate::endpoints;
+use crate::routes::client_ip::ClientIp;
 use crate::startup::AppState;
 
 /// Far above any valid credential pair (254-byte email, 128 4-byte characters).
@@ -48,10 +49,11 @@ struct LoginResponse {
 #[tracing::instrument(skip_all)]
 async fn register(
     State(accounts): State<Accounts>,
+    ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<Credentials>,
 ) -> Result<Response, ApiError> {
     let user = accounts
-        .register(&body.email, body.password)
+        .register(&body.email, body.password, ip)
         .await
         .map_err(register_error)?;
     let body = RegisterResponse {
@@ -65,16 +67,21 @@ async fn register(
 #[tracing::instrument(skip_all)]
 async fn login(
     State(accounts): State<Accounts>,
+    ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<Credentials>,
 ) -> Result<Response, ApiError> {
     let issued = accounts
-        .login(&body.email, body.password)
+        .login(&body.email, body.password, ip)
         .await
         .map_err(|e| match e {
             LoginError::InvalidCredentials => ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_credentials",
                 "The email or password is incorrect.",
+            ),
+            LoginError::Throttled { retry_after_secs } => too_many_requests(
+                retry_after_secs,
+                "Too many failed sign-ins from this address. Retry later.",
             ),
             LoginError::Unexpected(e) => ApiError::internal(&e),
         })?;
@@ -111,6 +118,16 @@ fn register_error(e: RegisterError) -> ApiError {
             "email_taken",
             "An account with this email already exists.",
         ),
+        RegisterError::Throttled { retry_after_secs } => too_many_requests(
+            retry_after_secs,
+            "Too many registrations from this address. Retry later.",
+        ),
         RegisterError::Unexpected(e) => ApiError::internal(&e),
     }
+}
+
+/// 429 with `Retry-After` in seconds (RFC 6585 §4), in the API error shape.
+fn too_many_requests(retry_after_secs: u64, message: &'static str) -> ApiError {
+    ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message)
+        .with_header(header::RETRY_AFTER, HeaderValue::from(retry_after_secs))
 }

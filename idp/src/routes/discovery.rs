@@ -1,9 +1,11 @@
 //! OpenID Connect Discovery 1.0 (`/.well-known/openid-configuration`) and the JWKS.
 //! Only what is implemented is advertised.
 
+use std::sync::Arc;
+
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
@@ -11,10 +13,12 @@ use serde_json::json;
 use crate::clients::{AuthMethod, GrantType};
 use crate::endpoints;
 use crate::keys::{self, KeyRing};
+use crate::settings::Settings;
 use crate::startup::{AppState, Issuer};
 
-/// How long clients may cache the JWKS and the discovery document. Key rotation must
-/// publish a key at least this long before it signs.
+/// How long clients may cache the discovery document (it changes only with a deploy).
+/// The JWKS's max-age is `IDP_JWKS_MAX_AGE_SECS`, which key rotation's pre-publication
+/// window is validated against.
 const CACHE_CONTROL: &str = "public, max-age=300";
 
 /// Scopes clients can be allowed: OIDC's, and the resource server's.
@@ -86,18 +90,37 @@ async fn discovery(State(Issuer(issuer)): State<Issuer>) -> impl IntoResponse {
     )
 }
 
-async fn jwks(State(keys): State<KeyRing>) -> impl IntoResponse {
-    (
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/jwk-set+json"),
-            ),
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static(CACHE_CONTROL),
-            ),
-        ],
-        keys.jwks_json(),
-    )
+/// The JWKS, with `Cache-Control: max-age` from the key schedule (never longer than the
+/// pre-publication window, which start-up validates) and a strong `ETag`; a matching
+/// `If-None-Match` gets 304 without a body (RFC 9110 §13.1.2).
+async fn jwks(
+    State(keys): State<KeyRing>,
+    State(settings): State<Arc<Settings>>,
+    request_headers: HeaderMap,
+) -> Response {
+    let (body, etag) = keys.jwks_with_etag();
+    let mut headers = HeaderMap::new();
+    if let Ok(value) =
+        HeaderValue::from_str(&format!("public, max-age={}", settings.jwks_max_age_secs))
+    {
+        headers.insert(header::CACHE_CONTROL, value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        headers.insert(header::ETAG, value);
+    }
+    let matches = request_headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag);
+    if matches {
+        return (StatusCode::NOT_MODIFIED, headers).into_response();
+    }
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/jwk-set+json"),
+    );
+    (headers, body).into_response()
 }

@@ -6,8 +6,8 @@
 use axum::Form;
 use axum::Router;
 use axum::extract::{FromRequest, Query, Request, State};
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -21,6 +21,7 @@ use crate::oauth::{ErrorCode, OAuthError, Scope};
 use crate::pages::views::{ConsentPage, LoginPage, RegisterErrors, RegisterPage, ScopeLine};
 use crate::pages::{self, PageContext, PageError};
 use crate::routes::authorize::{Waiting, load_waiting, proceed, see_other};
+use crate::routes::client_ip::ClientIp;
 use crate::sessions::{BrowserSession, PendingAuthorization};
 use crate::startup::AppState;
 
@@ -175,12 +176,13 @@ impl CsrfProtected for LoginForm {
 async fn login(
     State(state): State<AppState>,
     State(accounts): State<Accounts>,
+    ClientIp(ip): ClientIp,
     session: BrowserSession,
     CsrfForm(form): CsrfForm<LoginForm>,
 ) -> Result<Response, PageError> {
     let now = state.clock.now().timestamp();
     let waiting = waiting_request(&state, &session, form.request.as_deref(), now).await?;
-    match accounts.authenticate(&form.email, form.password).await {
+    match accounts.authenticate(&form.email, form.password, ip).await {
         Ok(user) => signed_in(&state.clock, &session, &user.id, &user.email, waiting).await,
         Err(LoginError::InvalidCredentials) => {
             let (request, client_name) = carried(waiting.as_ref());
@@ -196,8 +198,21 @@ async fn login(
                 },
             ))
         }
+        Err(LoginError::Throttled { retry_after_secs }) => Ok(too_many_requests(
+            retry_after_secs,
+            "Too many failed sign-ins from your network. Wait a few minutes, then try again.",
+        )),
         Err(LoginError::Unexpected(e)) => Err(PageError::internal(&e)),
     }
+}
+
+/// The 429 error page (with the headers of every page) and `Retry-After` in seconds.
+fn too_many_requests(retry_after_secs: u64, message: &'static str) -> Response {
+    (
+        [(header::RETRY_AFTER, HeaderValue::from(retry_after_secs))],
+        PageError::new(StatusCode::TOO_MANY_REQUESTS, "Too many attempts", message),
+    )
+        .into_response()
 }
 
 /// After a password check or a registration: a new session id, the user recorded, and
@@ -279,6 +294,7 @@ impl CsrfProtected for RegisterForm {
 async fn register(
     State(state): State<AppState>,
     State(accounts): State<Accounts>,
+    ClientIp(ip): ClientIp,
     session: BrowserSession,
     CsrfForm(form): CsrfForm<RegisterForm>,
 ) -> Result<Response, PageError> {
@@ -302,7 +318,7 @@ async fn register(
     }
     if !errors.any() {
         match accounts
-            .register_with_name(&form.email, name, form.password)
+            .register_with_name(&form.email, name, form.password, ip)
             .await
         {
             Ok(user) => {
@@ -320,6 +336,12 @@ async fn register(
             Err(RegisterError::EmailTaken) => {
                 errors.email =
                     Some("An account with this email already exists. Sign in instead.".to_owned());
+            }
+            Err(RegisterError::Throttled { retry_after_secs }) => {
+                return Ok(too_many_requests(
+                    retry_after_secs,
+                    "Too many registrations from your network. Try again later.",
+                ));
             }
             Err(RegisterError::Unexpected(e)) => return Err(PageError::internal(&e)),
         }

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod authorize;
+pub mod client_ip;
 pub mod discovery;
 pub mod health;
 pub mod login_pages;

@@ -4,6 +4,7 @@
 //! come out as OAuth errors, and reading a client's credentials from a request.
 
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::{FromRequest, Request};
@@ -32,6 +33,8 @@ const BASIC_CHALLENGE: &str = r#"Basic realm="idp""#;
 pub struct OAuthJsonError {
     pub error: OAuthError,
     pub www_authenticate: Option<HeaderValue>,
+    /// Set for a throttled client: a 429 with `Retry-After` (seconds).
+    pub retry_after_secs: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -46,6 +49,21 @@ impl OAuthJsonError {
         Self {
             error,
             www_authenticate: None,
+            retry_after_secs: None,
+        }
+    }
+
+    /// Too many failed client authentications from this IP address. RFC 6749 has no
+    /// code for this; `temporarily_unavailable` is the registered code that says "not
+    /// now, not your credentials" (unlike `invalid_client`, which would make a correct
+    /// client doubt its secret), sent as a 429 with `Retry-After` (RFC 6585 §4).
+    pub fn throttled(retry_after_secs: u64) -> Self {
+        Self {
+            retry_after_secs: Some(retry_after_secs),
+            ..Self::new(OAuthError::new(
+                ErrorCode::TemporarilyUnavailable,
+                "Too many failed client authentications from this address; retry later",
+            ))
         }
     }
 
@@ -105,7 +123,16 @@ impl IntoResponse for OAuthJsonError {
             error: self.error.code.as_str(),
             error_description: self.error.description.as_deref(),
         };
-        let mut response = (status_of(self.error.code), no_store(Json(body))).into_response();
+        let status = match self.retry_after_secs {
+            Some(_) => StatusCode::TOO_MANY_REQUESTS,
+            None => status_of(self.error.code),
+        };
+        let mut response = (status, no_store(Json(body))).into_response();
+        if let Some(secs) = self.retry_after_secs {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if let Some(challenge) = self.www_authenticate {
             response
                 .headers_mut()
@@ -199,15 +226,19 @@ pub enum Allowed {
 pub async fn authenticate_client(
     clients: &Clients,
     headers: &HeaderMap,
+    ip: Option<IpAddr>,
     client_id: Option<String>,
     client_secret: Option<String>,
     allowed: Allowed,
 ) -> Result<Client, OAuthJsonError> {
     let presented = presented_credentials(headers, client_id, client_secret)?;
     let used_basic = matches!(presented, PresentedCredentials::Basic { .. });
-    let client = match clients.authenticate(&presented).await {
+    let client = match clients.authenticate(&presented, ip).await {
         Ok(client) => client,
         Err(ClientAuthError::Failed) => return Err(OAuthJsonError::invalid_client(used_basic)),
+        Err(ClientAuthError::Throttled { retry_after_secs }) => {
+            return Err(OAuthJsonError::throttled(retry_after_secs));
+        }
         Err(ClientAuthError::Unexpected(e)) => return Err(OAuthJsonError::unexpected(&e)),
     };
     if allowed == Allowed::ConfidentialOnly && client.client_type != ClientType::Confidential {

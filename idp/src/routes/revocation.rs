@@ -2,6 +2,8 @@
 //! authentication as at the token endpoint (introspection: confidential clients only),
 //! never-cached answers.
 
+use std::net::IpAddr;
+
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -13,6 +15,7 @@ use crate::clients::Client;
 use crate::endpoints;
 use crate::oauth::revocation::{self, Context, RevocationError};
 use crate::oauth::{ErrorCode, OAuthError};
+use crate::routes::client_ip::ClientIp;
 use crate::routes::oauth_json::{
     self, Allowed, MAX_BODY_BYTES, OAuthForm, OAuthJsonError, no_store, no_store_json,
 };
@@ -39,10 +42,12 @@ struct TokenForm {
 #[tracing::instrument(skip_all)]
 async fn revoke(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     OAuthForm(form): OAuthForm<TokenForm>,
 ) -> Result<Response, OAuthJsonError> {
-    let (client, token) = client_and_token(&state, &headers, form, Allowed::AnyRegistered).await?;
+    let (client, token) =
+        client_and_token(&state, &headers, ip, form, Allowed::AnyRegistered).await?;
     match revocation::revoke(&context(&state), &client, &token).await {
         // §2.2: 200 whether or not there was anything to revoke; the body is ignored.
         Ok(()) => Ok(no_store(StatusCode::OK)),
@@ -58,11 +63,12 @@ async fn revoke(
 #[tracing::instrument(skip_all)]
 async fn introspect(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     OAuthForm(form): OAuthForm<TokenForm>,
 ) -> Result<Response, OAuthJsonError> {
     let (client, token) =
-        client_and_token(&state, &headers, form, Allowed::ConfidentialOnly).await?;
+        client_and_token(&state, &headers, ip, form, Allowed::ConfidentialOnly).await?;
     revocation::introspect(&context(&state), &client, &token)
         .await
         .map(no_store_json)
@@ -73,12 +79,14 @@ async fn introspect(
 async fn client_and_token(
     state: &AppState,
     headers: &HeaderMap,
+    ip: Option<IpAddr>,
     form: TokenForm,
     allowed: Allowed,
 ) -> Result<(Client, String), OAuthJsonError> {
     let client = oauth_json::authenticate_client(
         &state.clients,
         headers,
+        ip,
         form.client_id,
         form.client_secret,
         allowed,

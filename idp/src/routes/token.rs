@@ -14,6 +14,7 @@ use crate::oauth::grants::{
     TokenError, TokenRequest, TokenService, authorization_code, client_credentials, refresh_token,
 };
 use crate::oauth::{ErrorCode, OAuthError, Scope};
+use crate::routes::client_ip::ClientIp;
 use crate::routes::oauth_json::{
     self, Allowed, MAX_BODY_BYTES, OAuthForm, OAuthJsonError, no_store_json,
 };
@@ -53,12 +54,14 @@ struct TokenForm {
 async fn token(
     State(service): State<TokenService>,
     State(clients): State<Clients>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     OAuthForm(form): OAuthForm<TokenForm>,
 ) -> Result<Response, OAuthJsonError> {
     let client = oauth_json::authenticate_client(
         &clients,
         &headers,
+        ip,
         form.client_id.clone(),
         form.client_secret.clone(),
         Allowed::AnyRegistered,

@@ -2,6 +2,8 @@
 //! PostgreSQL. No HTTP here, and no business rules beyond what SQL constraints enforce.
 
 pub mod access_tokens;
+pub mod audit;
+pub mod auth_failures;
 pub mod clients;
 pub mod codes;
 pub mod consents;

@@ -1,5 +1,6 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use idp::keys::lifecycle::KeyRotation;
 use idp::settings::Settings;
 use idp::startup::Application;
 use reqwest::Response;
@@ -24,6 +25,10 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db: Database,
     pub database: TestDatabase,
+    /// The app's clock: `shift` it to move the app through time.
+    pub clock: Clock,
+    /// The app's key maintenance: `tick()` applies due key transitions and reloads.
+    pub key_rotation: KeyRotation,
     stop: oneshot::Sender<()>,
     server: JoinHandle<anyhow::Result<()>>,
 }
@@ -42,8 +47,27 @@ pub async fn spawn_app_with(
         .expect("the idp failed to start")
 }
 
+/// Starts the idp on `database` with `clock` (keep a clone to `shift` it).
+pub async fn spawn_app_with_clock(
+    database: TestDatabase,
+    clock: Clock,
+    customise: impl FnOnce(&mut Settings),
+) -> TestApp {
+    try_spawn_app_with_clock(database, clock, customise)
+        .await
+        .expect("the idp failed to start")
+}
+
 pub async fn try_spawn_app_with(
     database: TestDatabase,
+    customise: impl FnOnce(&mut Settings),
+) -> Result<TestApp, (anyhow::Error, TestDatabase)> {
+    try_spawn_app_with_clock(database, Clock::system(), customise).await
+}
+
+pub async fn try_spawn_app_with_clock(
+    database: TestDatabase,
+    clock: Clock,
     customise: impl FnOnce(&mut Settings),
 ) -> Result<TestApp, (anyhow::Error, TestDatabase)> {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -57,11 +81,12 @@ pub async fn try_spawn_app_with(
         ..Settings::default()
     };
     customise(&mut settings);
-    let app = match Application::build_with_listener(settings, listener, Clock::system()).await {
+    let app = match Application::build_with_listener(settings, listener, clock.clone()).await {
         Ok(app) => app,
         Err(e) => return Err((e, database)),
     };
     let db = app.db().clone();
+    let key_rotation = app.key_rotation();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
@@ -75,6 +100,8 @@ pub async fn try_spawn_app_with(
             .unwrap(),
         db,
         database,
+        clock,
+        key_rotation,
         stop,
         server,
     })

@@ -3,6 +3,7 @@
 //! (SQLite by default, PostgreSQL with TEST_DATABASE=postgres).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod audit;
 mod authorize;
 mod browser;
 mod browser_helpers;
@@ -11,6 +12,7 @@ mod discovery;
 mod health;
 mod helpers;
 mod introspection;
+mod keys;
 mod login;
 mod logout;
 mod oauth_helpers;
@@ -20,6 +22,7 @@ mod pages;
 mod persistence;
 mod register;
 mod revocation;
+mod throttling;
 mod token_authorization_code;
 mod token_client_auth;
 mod token_client_credentials;

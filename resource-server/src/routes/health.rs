@@ -24,6 +24,7 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
         JwksStatus::Loaded {
             keys,
             age_secs,
+            ttl_secs,
             freshness,
         } => json!({
             "status": match freshness {
@@ -33,6 +34,7 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
             },
             "keys": keys,
             "age_seconds": age_secs,
+            "ttl_seconds": ttl_secs,
         }),
     };
     let (status, word) = if database_ok {

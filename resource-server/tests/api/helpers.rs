@@ -6,7 +6,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine;
@@ -18,6 +18,7 @@ use resource_server::Settings;
 use resource_server::auth::TokenValidator;
 use resource_server::startup::Application;
 use serde_json::{Value, json};
+use service_kit::clock::Clock;
 use service_kit::db::Database;
 use service_kit::testing::{TestDatabase, fresh_database};
 use tokio::sync::oneshot;
@@ -81,8 +82,16 @@ struct IssuerState {
     /// The key tokens are signed with, and its kid.
     signing: Mutex<(String, Arc<RsaKeyPair>)>,
     jwks_fetches: AtomicUsize,
+    /// JWKS requests answered 304 Not Modified.
+    not_modified: AtomicUsize,
     down: AtomicBool,
     last_request_id: Mutex<Option<String>>,
+    /// The JWKS response's `Cache-Control`, if any.
+    cache_control: Mutex<Option<String>>,
+    /// Whether the JWKS response carries an `ETag` (and honours `If-None-Match`).
+    etags: AtomicBool,
+    /// Bumped whenever the published keys change; the ETag is derived from it.
+    version: AtomicUsize,
 }
 
 /// An idp stand-in serving `/.well-known/openid-configuration` and `/jwks`.
@@ -101,8 +110,12 @@ impl FakeIssuer {
             published: Mutex::new(vec![public_jwk(&KEY_ONE, &kid)]),
             signing: Mutex::new((kid, Arc::clone(&KEY_ONE))),
             jwks_fetches: AtomicUsize::new(0),
+            not_modified: AtomicUsize::new(0),
             down: AtomicBool::new(false),
             last_request_id: Mutex::new(None),
+            cache_control: Mutex::new(None),
+            etags: AtomicBool::new(false),
+            version: AtomicUsize::new(1),
         });
         let app = Router::new()
             .route("/.well-known/openid-configuration", get(discovery))
@@ -128,9 +141,29 @@ impl FakeIssuer {
         self.state.last_request_id.lock().unwrap().clone()
     }
 
+    /// How many JWKS requests were answered 304.
+    pub fn not_modified_count(&self) -> usize {
+        self.state.not_modified.load(Ordering::SeqCst)
+    }
+
     /// From now on every request gets a 503.
     pub fn go_down(&self) {
         self.state.down.store(true, Ordering::SeqCst);
+    }
+
+    /// Serves requests again.
+    pub fn come_back(&self) {
+        self.state.down.store(false, Ordering::SeqCst);
+    }
+
+    /// Sends this `Cache-Control` with the JWKS from now on (`None`: no header).
+    pub fn set_cache_control(&self, value: Option<&str>) {
+        *self.state.cache_control.lock().unwrap() = value.map(str::to_owned);
+    }
+
+    /// Sends an `ETag` with the JWKS and answers a matching `If-None-Match` with 304.
+    pub fn enable_etags(&self) {
+        self.state.etags.store(true, Ordering::SeqCst);
     }
 
     /// Publishes `key` under `kid` and signs with it from now on; the old keys stay
@@ -141,6 +174,7 @@ impl FakeIssuer {
             published.clear();
         }
         published.push(public_jwk(key, kid));
+        self.state.version.fetch_add(1, Ordering::SeqCst);
         *self.state.signing.lock().unwrap() = (kid.to_owned(), Arc::clone(key));
     }
 
@@ -178,11 +212,6 @@ impl FakeIssuer {
     pub fn token(&self, claims: &Value) -> String {
         self.sign(&self.header(), claims)
     }
-
-    /// A valid access token for `user` with `scope`.
-    pub fn user_token(&self, user: &TestUser, scope: &str) -> String {
-        self.token(&self.claims(&user.id, Some(&user.email), scope))
-    }
 }
 
 fn request_id(state: &IssuerState, headers: &HeaderMap) {
@@ -209,8 +238,23 @@ async fn jwks(State(state): State<Arc<IssuerState>>, headers: HeaderMap) -> Resp
     if state.down.load(Ordering::SeqCst) {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
+    let mut response_headers = HeaderMap::new();
+    if let Some(value) = state.cache_control.lock().unwrap().clone() {
+        response_headers.insert(header::CACHE_CONTROL, value.parse().unwrap());
+    }
+    if state.etags.load(Ordering::SeqCst) {
+        let etag = format!("\"v{}\"", state.version.load(Ordering::SeqCst));
+        let matches = headers
+            .get(header::IF_NONE_MATCH)
+            .is_some_and(|v| v.as_bytes() == etag.as_bytes());
+        response_headers.insert(header::ETAG, etag.parse().unwrap());
+        if matches {
+            state.not_modified.fetch_add(1, Ordering::SeqCst);
+            return (StatusCode::NOT_MODIFIED, response_headers).into_response();
+        }
+    }
     let keys = state.published.lock().unwrap().clone();
-    axum::Json(json!({ "keys": keys })).into_response()
+    (response_headers, axum::Json(json!({ "keys": keys }))).into_response()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -242,6 +286,8 @@ pub struct TestApp {
     pub db: Database,
     pub validator: TokenValidator,
     pub database: TestDatabase,
+    /// The server's clock: tests shift it to age tokens and the key cache.
+    pub clock: Clock,
     server: Option<(oneshot::Sender<()>, JoinHandle<anyhow::Result<()>>)>,
 }
 
@@ -265,11 +311,19 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
         ..Settings::default()
     };
     tweak(&mut settings);
-    start(settings, issuer, database).await
+    start(settings, issuer, database, Clock::system()).await
 }
 
-async fn start(settings: Settings, issuer: FakeIssuer, database: TestDatabase) -> TestApp {
-    let app = Application::build(settings.clone())
+async fn start(
+    settings: Settings,
+    issuer: FakeIssuer,
+    database: TestDatabase,
+    clock: Clock,
+) -> TestApp {
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .expect("Failed to bind");
+    let app = Application::build_with_clock(settings.clone(), listener, clock.clone())
         .await
         .expect("Failed to build the application");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -290,6 +344,7 @@ async fn start(settings: Settings, issuer: FakeIssuer, database: TestDatabase) -
         db,
         validator,
         database,
+        clock,
         server: Some((stop, handle)),
     }
 }
@@ -297,18 +352,42 @@ async fn start(settings: Settings, issuer: FakeIssuer, database: TestDatabase) -
 impl TestApp {
     /// Stops this server and starts a new one on the same database and settings.
     pub async fn restart(mut self) -> TestApp {
-        if let Some((stop, handle)) = self.server.take() {
-            let _ = stop.send(());
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), handle).await;
-        }
+        self.stop().await;
         self.db.pool.close().await;
         let TestApp {
             settings,
             issuer,
             database,
+            clock,
             ..
         } = self;
-        start(settings, issuer, database).await
+        start(settings, issuer, database, clock).await
+    }
+
+    /// Stops the server (as SIGTERM would) and waits for it to finish.
+    pub async fn stop(&mut self) {
+        if let Some((stop, handle)) = self.server.take() {
+            let _ = stop.send(());
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), handle).await;
+        }
+    }
+
+    /// Moves the server's clock forward by `secs` seconds.
+    pub fn advance(&self, secs: i64) {
+        self.clock.shift(chrono::Duration::seconds(secs));
+    }
+
+    /// Waits (at most 5 s, real time) until the key cache has attempted `n` fetches.
+    pub async fn wait_for_fetch_count(&self, n: u64) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        while self.validator.keys().fetch_count() < n {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "expected {n} JWKS fetches, saw {}",
+                self.validator.keys().fetch_count()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -343,8 +422,13 @@ impl TestApp {
     }
 
     /// A valid token for `user` with `scope`.
+    /// Its `iat` and `exp` follow the server's (possibly shifted) clock.
     pub fn token_for(&self, user: &TestUser, scope: &str) -> String {
-        self.issuer.user_token(user, scope)
+        let mut claims = self.issuer.claims(&user.id, Some(&user.email), scope);
+        let now = self.clock.now().timestamp();
+        claims["iat"] = json!(now);
+        claims["exp"] = json!(now + 600);
+        self.issuer.token(&claims)
     }
 
     /// A new user with `users:admin` and a token for them.

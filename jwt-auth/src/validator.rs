@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use service_kit::clock::Clock;
 
-use super::jwks::KeyLookupError;
-use super::{AccessTokenClaims, JwksCache, TokenError, jws};
+use crate::jwks::KeyLookupError;
+use crate::{AccessTokenClaims, JwksCache, TokenError, jws};
 
 #[derive(Clone, Debug)]
 pub struct ValidationConfig {

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use service_kit::api_error::ApiError;
 use service_kit::http::RequestId;
 
-use super::{AccessTokenClaims, TokenValidator};
+use crate::{AccessTokenClaims, TokenValidator};
 
 /// The message of every invalid-token answer, whatever the reason.
 pub const INVALID_TOKEN_MESSAGE: &str = "The access token is invalid or expired.";

@@ -7,7 +7,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::TokenError;
+use crate::TokenError;
 
 /// A verified access token's claims. Time checks are done by the validator; this type
 /// only guarantees that each claim is present (when required) and well-typed.

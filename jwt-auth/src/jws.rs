@@ -1,12 +1,12 @@
 //! Strict parsing of a compact JWS (RFC 7515 §7.1) and the header rules for access
-//! tokens. The signature itself is checked by josekit in [`super::validator`]; this
+//! tokens. The signature itself is checked by josekit in [`crate::validator`]; this
 //! module decides, before any key is looked up, whether a token is even worth it.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
-use super::TokenError;
+use crate::TokenError;
 
 /// Tokens longer than this are refused unparsed. Our access tokens are well under 2 KiB.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;

@@ -1,7 +1,7 @@
 //! Why a token was refused. These reasons are for logs only: callers always get the
 //! same `invalid_token` answer, so a forger learns nothing from our responses.
 
-use super::jws::MAX_TOKEN_BYTES;
+use crate::jws::MAX_TOKEN_BYTES;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {

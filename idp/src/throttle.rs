@@ -1,0 +1,244 @@
+//! Throttling of credential checks, shared by every instance on one database (the
+//! `auth_failures` table). Keys are `account:<sha256 of the normalised email>` (the
+//! submitted email, whether or not an account has it, so a lock says nothing about
+//! existence, and no submitted text is stored), `ip:<address>` (failed sign-ins and
+//! client authentications) and `register-ip:<address>` (every registration attempt).
+//!
+//! A key with `max_failures` failures in a fixed window of `window_secs` is locked for
+//! `lock_secs`, doubled for each further failure up to `max_lock_secs`; failures while
+//! locked are not counted, so a lock always ends `max_lock_secs` at most after the last
+//! counted failure: never a permanent lockout.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use service_kit::clock::Clock;
+use sha2::{Digest, Sha256};
+use sqlx::AnyPool;
+
+use crate::domain::Email;
+use crate::settings::Settings;
+use crate::storage::auth_failures as store;
+
+/// How many failures a key may have, and how long it is locked after that.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Policy {
+    pub max_failures: u32,
+    pub window_secs: u64,
+    pub lock_secs: u64,
+    pub max_lock_secs: u64,
+}
+
+impl Policy {
+    /// The lock earned by the `failures`-th failure in a window, if any.
+    pub fn lock_for(&self, failures: i64) -> Option<u64> {
+        let over = failures - i64::from(self.max_failures);
+        if over < 0 {
+            return None;
+        }
+        let doublings = u32::try_from(over.min(32)).unwrap_or(32);
+        Some(
+            self.lock_secs
+                .saturating_mul(1u64 << doublings)
+                .min(self.max_lock_secs),
+        )
+    }
+}
+
+/// The policies, from the settings.
+#[derive(Clone, Debug)]
+pub struct Policies {
+    pub account: Policy,
+    pub ip: Policy,
+    pub registration: Policy,
+}
+
+impl Policies {
+    pub fn from_settings(settings: &Settings) -> Self {
+        let window_secs = settings.login_failure_window_secs;
+        Self {
+            account: Policy {
+                max_failures: settings.login_max_failures_per_account,
+                window_secs,
+                lock_secs: settings.login_lock_secs,
+                max_lock_secs: settings.login_max_lock_secs,
+            },
+            ip: Policy {
+                max_failures: settings.login_max_failures_per_ip,
+                window_secs,
+                lock_secs: settings.login_lock_secs,
+                max_lock_secs: settings.login_max_lock_secs,
+            },
+            // A fixed budget per window: the lock lasts until the window would end.
+            registration: Policy {
+                max_failures: settings.registration_max_per_ip,
+                window_secs: settings.registration_window_secs,
+                lock_secs: settings.registration_window_secs,
+                max_lock_secs: settings.registration_window_secs,
+            },
+        }
+    }
+}
+
+/// Which counter.
+#[derive(Clone, Copy, Debug)]
+pub enum Key<'a> {
+    /// The submitted email, as typed.
+    Account(&'a str),
+    Ip(IpAddr),
+    RegisterIp(IpAddr),
+}
+
+impl Key<'_> {
+    fn stored(&self) -> String {
+        match self {
+            Self::Account(email) => {
+                // The same normalisation as registration, so case variants share one
+                // counter; malformed input is normalised the same way for symmetry.
+                let normalised = Email::parse(email)
+                    .map(|e| e.as_ref().to_owned())
+                    .unwrap_or_else(|_| email.trim().to_lowercase());
+                format!(
+                    "account:{}",
+                    URL_SAFE_NO_PAD.encode(Sha256::digest(normalised.as_bytes()))
+                )
+            }
+            Self::Ip(ip) => format!("ip:{}", canonical(*ip)),
+            Self::RegisterIp(ip) => format!("register-ip:{}", canonical(*ip)),
+        }
+    }
+}
+
+/// IPv4-mapped IPv6 addresses count as their IPv4 address.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+#[derive(Clone)]
+pub struct Throttle {
+    pool: AnyPool,
+    clock: Clock,
+    policies: Arc<Policies>,
+}
+
+impl Throttle {
+    pub fn new(pool: AnyPool, clock: Clock, policies: Policies) -> Self {
+        Self {
+            pool,
+            clock,
+            policies: Arc::new(policies),
+        }
+    }
+
+    pub fn policies(&self) -> &Policies {
+        &self.policies
+    }
+
+    /// Seconds until `key`'s lock ends, if it is locked now.
+    pub async fn locked(&self, key: Key<'_>) -> anyhow::Result<Option<u64>> {
+        let until = store::locked_until(&self.pool, &key.stored()).await?;
+        let now = self.clock.now().timestamp();
+        Ok((until > now).then(|| u64::try_from(until - now).unwrap_or(1)))
+    }
+
+    /// Counts a failure of `key` under `policy`; the lock it earned, in seconds, if any.
+    pub async fn fail(&self, key: Key<'_>, policy: &Policy) -> anyhow::Result<Option<u64>> {
+        let stored = key.stored();
+        let now = self.clock.now().timestamp();
+        let window = i64::try_from(policy.window_secs).unwrap_or(i64::MAX);
+        let failures =
+            store::count_failure(&self.pool, &stored, now, now.saturating_sub(window)).await?;
+        let Some(lock) = policy.lock_for(failures) else {
+            return Ok(None);
+        };
+        let until = now.saturating_add(i64::try_from(lock).unwrap_or(i64::MAX));
+        store::lock(&self.pool, &stored, until).await?;
+        Ok(Some(lock))
+    }
+
+    /// Forgets `key`'s failures.
+    pub async fn reset(&self, key: Key<'_>) -> anyhow::Result<()> {
+        store::reset(&self.pool, &key.stored()).await
+    }
+}
+
+/// The throttle settings, checked at start-up and named when wrong.
+pub fn validate_settings(settings: &Settings) -> anyhow::Result<()> {
+    use anyhow::ensure;
+    ensure!(
+        (1..=1000).contains(&settings.login_max_failures_per_account),
+        "IDP_LOGIN_MAX_FAILURES_PER_ACCOUNT must be between 1 and 1000"
+    );
+    ensure!(
+        (1..=100_000).contains(&settings.login_max_failures_per_ip),
+        "IDP_LOGIN_MAX_FAILURES_PER_IP must be between 1 and 100000"
+    );
+    ensure!(
+        (60..=86_400).contains(&settings.login_failure_window_secs),
+        "IDP_LOGIN_FAILURE_WINDOW_SECS must be between 60 and 86400"
+    );
+    ensure!(
+        (1..=86_400).contains(&settings.login_lock_secs),
+        "IDP_LOGIN_LOCK_SECS must be between 1 and 86400"
+    );
+    ensure!(
+        settings.login_max_lock_secs >= settings.login_lock_secs
+            && settings.login_max_lock_secs <= 86_400,
+        "IDP_LOGIN_MAX_LOCK_SECS must be at least IDP_LOGIN_LOCK_SECS and at most 86400"
+    );
+    ensure!(
+        (1..=100_000).contains(&settings.registration_max_per_ip),
+        "IDP_REGISTRATION_MAX_PER_IP must be between 1 and 100000"
+    );
+    ensure!(
+        (60..=86_400).contains(&settings.registration_window_secs),
+        "IDP_REGISTRATION_WINDOW_SECS must be between 60 and 86400"
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locks_double_from_the_limit_and_are_capped() {
+        let policy = Policy {
+            max_failures: 5,
+            window_secs: 900,
+            lock_secs: 60,
+            max_lock_secs: 900,
+        };
+        let locks: Vec<_> = (1..=10).map(|n| policy.lock_for(n)).collect();
+        assert_eq!(
+            locks,
+            [
+                None,
+                None,
+                None,
+                None,
+                Some(60),
+                Some(120),
+                Some(240),
+                Some(480),
+                Some(900),
+                Some(900)
+            ]
+        );
+        assert_eq!(policy.lock_for(i64::MAX), Some(900));
+    }
+
+    #[test]
+    fn account_keys_hide_the_email_and_ignore_case() {
+        let a = Key::Account(" Alice@Example.com").stored();
+        assert_eq!(a, Key::Account("alice@example.com").stored());
+        assert!(!a.contains("alice"));
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        assert_eq!(Key::Ip(mapped).stored(), "ip:10.0.0.1");
+    }
+}

@@ -1,0 +1,93 @@
+//! Offline validation of RS256 JWT access tokens (RFC 9068) issued by one trusted
+//! OpenID Connect provider, for axum services.
+//!
+//! The crate knows nothing about what a service protects: it turns an
+//! `Authorization: Bearer` header into typed [`AccessTokenClaims`], or into the one
+//! RFC 6750 answer every bad token gets. It owns
+//! - [`jws`]: strict compact-JWS parsing and the header rules (RS256 only, `typ` at+jwt,
+//!   `kid` required, no `crit`, key-carrying headers ignored);
+//! - [`jwks`]: the cache of the issuer's signing keys (discovery -> `jwks_uri`,
+//!   `Cache-Control: max-age` within bounds, ETag revalidation, refresh in the
+//!   background before expiry, bounded staleness when the issuer is down, single-flight
+//!   refetch with a cooldown);
+//! - [`claims`]: the typed claims of an access token;
+//! - [`validator`]: the pipeline tying these together ([`TokenValidator`]);
+//! - [`extractor`]: the axum extractor [`BearerClaims`], its rejection [`AuthRejection`]
+//!   and [`insufficient_scope`] for 403s.
+//!
+//! Every rejection of a presented token looks the same to the caller (401
+//! `invalid_token`); the reason is only logged, at debug level, and the token never is.
+//!
+//! # Adopting it in an axum service
+//!
+//! Build one [`TokenValidator`], put it in the router state, make it reachable with
+//! [`FromRef`](axum::extract::FromRef), take [`BearerClaims`] in the handlers, and run
+//! the key cache's background refresher for as long as the server runs:
+//!
+//! ```no_run
+//! use axum::extract::FromRef;
+//! use axum::routing::get;
+//! use axum::Router;
+//! use jwt_auth::{BearerClaims, JwksCache, JwksConfig, TokenValidator, ValidationConfig};
+//! use service_kit::clock::Clock;
+//!
+//! #[derive(Clone)]
+//! struct AppState {
+//!     validator: TokenValidator,
+//!     // ... the service's own state
+//! }
+//!
+//! impl FromRef<AppState> for TokenValidator {
+//!     fn from_ref(state: &AppState) -> Self {
+//!         state.validator.clone()
+//!     }
+//! }
+//!
+//! async fn whoami(BearerClaims(claims): BearerClaims) -> Result<String, axum::response::Response> {
+//!     if !claims.scopes.contains("orders:read") {
+//!         return Err(axum::response::IntoResponse::into_response(
+//!             jwt_auth::insufficient_scope("orders:read"),
+//!         ));
+//!     }
+//!     Ok(claims.subject)
+//! }
+//!
+//! # async fn run() -> anyhow::Result<()> {
+//! let issuer = "https://idp.example";
+//! let clock = Clock::system();
+//! // Defaults: 300 s without max-age, max-age clamped to [30 s, 1 h], one fetch per
+//! // 30 s at most, 1 h of stale keys when the issuer is down, 5 s fetch timeout.
+//! let keys = JwksCache::new(JwksConfig::new(issuer), clock.clone())?;
+//! let validator = TokenValidator::new(
+//!     ValidationConfig {
+//!         issuer: issuer.to_owned(),
+//!         audience: "https://orders.example".to_owned(),
+//!         leeway: std::time::Duration::from_secs(30),
+//!     },
+//!     keys,
+//!     clock,
+//! );
+//! // Refreshes the keys before they expire; stops when dropped.
+//! let _refresher = validator.keys().spawn_refresher();
+//!
+//! let app = Router::new()
+//!     .route("/whoami", get(whoami))
+//!     .with_state(AppState { validator });
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! axum::serve(listener, app).await?;
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod claims;
+pub mod error;
+pub mod extractor;
+pub mod jwks;
+pub mod jws;
+pub mod validator;
+
+pub use claims::{AccessTokenClaims, Scopes};
+pub use error::TokenError;
+pub use extractor::{AuthRejection, BearerClaims, INVALID_TOKEN_MESSAGE, insufficient_scope};
+pub use jwks::{Freshness, JwksCache, JwksConfig, JwksStatus, RefreshTask};
+pub use validator::{TokenValidator, ValidationConfig};
