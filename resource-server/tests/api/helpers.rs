@@ -298,6 +298,11 @@ pub async fn spawn_app() -> TestApp {
 /// Spawns the resource server, trusting a fresh fake issuer, after `tweak` has adjusted
 /// its settings.
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_with_clock(Clock::system(), tweak).await
+}
+
+/// [`spawn_app_with`] on `clock`, which the test may share with a real idp.
+pub async fn spawn_app_with_clock(clock: Clock, tweak: impl FnOnce(&mut Settings)) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
         service_kit::telemetry::init("debug");
     }
@@ -311,7 +316,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
         ..Settings::default()
     };
     tweak(&mut settings);
-    start(settings, issuer, database, Clock::system()).await
+    start(settings, issuer, database, clock).await
 }
 
 async fn start(

@@ -8,6 +8,8 @@ mod end_to_end;
 mod health;
 mod helpers;
 mod jwks_cache;
+mod key_rotation;
 mod listing;
 mod profiles;
+mod real_idp;
 mod token_validation;
