@@ -1,6 +1,6 @@
-//! Accounts: registration and first-party password login. Owns the rules (policy,
-//! uniqueness, no user enumeration, throttling, the audit trail of both); storage,
-//! hashing and the throttle counters are delegated.
+//! Accounts: registration, the password check behind every sign-in, and password
+//! changes. Owns the rules (policy, uniqueness, no user enumeration, throttling, the
+//! audit trail of all three); storage, hashing and the throttle counters are delegated.
 
 use std::net::IpAddr;
 
@@ -12,26 +12,20 @@ use crate::audit::{Audit, Event, Outcome, events};
 use crate::domain::password::CommonPasswords;
 use crate::domain::{Email, EmailError, Password, PasswordError, UserId};
 use crate::passwords::PasswordHasher;
+use crate::storage::grants;
 use crate::storage::users::{self, InsertUserError};
 use crate::throttle::{Key, Throttle};
-use crate::tokens::{AccessGrant, IssuedToken, TokenIssuer};
-
-/// `client_id` of tokens from the first-party JSON login.
-pub const FIRST_PARTY_CLIENT_ID: &str = "first-party";
-/// Scopes of first-party tokens: the user's own profile at the resource server.
-pub const FIRST_PARTY_SCOPE: &str = "users:read users:write";
+use crate::user_sessions::{EndReason, UserSessions};
 
 #[derive(Clone)]
 pub struct Accounts {
     pool: AnyPool,
     hasher: PasswordHasher,
     common_passwords: CommonPasswords,
-    tokens: TokenIssuer,
     clock: Clock,
     throttle: Throttle,
     audit: Audit,
-    audience: String,
-    access_token_ttl_secs: u64,
+    sessions: UserSessions,
 }
 
 #[derive(Debug)]
@@ -114,9 +108,18 @@ pub enum LoginError {
     Unexpected(#[from] anyhow::Error),
 }
 
-pub struct AccountsConfig {
-    pub audience: String,
-    pub access_token_ttl_secs: u64,
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordChangeError {
+    /// The current password is wrong (or the account is locked: the same answer).
+    #[error("the current password is incorrect")]
+    WrongCurrentPassword,
+    #[error(transparent)]
+    InvalidPassword(#[from] PasswordError),
+    /// Too many failures from this IP address: retry after this many seconds.
+    #[error("too many failed attempts")]
+    Throttled { retry_after_secs: u64 },
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
 }
 
 /// Where a credential check comes from (for throttling and the audit trail).
@@ -126,21 +129,18 @@ impl Accounts {
     pub fn new(
         pool: AnyPool,
         hasher: PasswordHasher,
-        tokens: TokenIssuer,
         clock: Clock,
         throttle: Throttle,
-        config: AccountsConfig,
+        sessions: UserSessions,
     ) -> Self {
         Self {
             audit: Audit::new(pool.clone(), clock.clone()),
             pool,
             hasher,
             common_passwords: CommonPasswords::load(),
-            tokens,
             clock,
             throttle,
-            audience: config.audience,
-            access_token_ttl_secs: config.access_token_ttl_secs,
+            sessions,
         }
     }
 
@@ -239,6 +239,7 @@ impl Accounts {
         email: &str,
         password: String,
         ip: ClientIp,
+        device: &str,
     ) -> Result<AuthenticatedUser, LoginError> {
         if let Some(ip) = ip
             && let Some(retry_after_secs) = self.throttle.locked(Key::Ip(ip)).await?
@@ -259,7 +260,8 @@ impl Accounts {
                 .record(
                     Event::new(events::SIGN_IN, Outcome::Locked)
                         .user(user_id)
-                        .ip(ip),
+                        .ip(ip)
+                        .device(Some(device)),
                 )
                 .await;
             self.count_ip_failure(ip).await?;
@@ -273,7 +275,8 @@ impl Accounts {
                     .record(
                         Event::new(events::SIGN_IN, Outcome::Success)
                             .user(Some(&user.id))
-                            .ip(ip),
+                            .ip(ip)
+                            .device(Some(device)),
                     )
                     .await;
                 Ok(user)
@@ -284,7 +287,8 @@ impl Accounts {
                     .record(
                         Event::new(events::SIGN_IN, Outcome::Failure)
                             .user(user_id)
-                            .ip(ip),
+                            .ip(ip)
+                            .device(Some(device)),
                     )
                     .await;
                 let policy = &self.throttle.policies().account;
@@ -347,26 +351,75 @@ impl Accounts {
         ))
     }
 
-    /// First-party JSON login: a password check, then an access token for the
-    /// resource server.
+    /// Changes `user_id`'s password after checking the current one (throttled like a
+    /// sign-in). On success every other session of the user ends, and with them every
+    /// refresh token and OAuth grant not made in `current_session`.
     #[tracing::instrument(skip_all)]
-    pub async fn login(
+    pub async fn change_password(
         &self,
-        email: &str,
-        password: String,
+        user_id: &str,
+        current_session: &str,
+        current: String,
+        new: String,
         ip: ClientIp,
-    ) -> Result<IssuedToken, LoginError> {
-        let user = self.authenticate(email, password, ip).await?;
-        Ok(self
-            .tokens
-            .access_token(AccessGrant {
-                subject: user.id,
-                audience: self.audience.clone(),
-                client_id: FIRST_PARTY_CLIENT_ID.to_owned(),
-                scope: FIRST_PARTY_SCOPE.to_owned(),
-                email: Some(user.email),
-                lifetime_secs: self.access_token_ttl_secs,
+    ) -> Result<(), PasswordChangeError> {
+        if let Some(ip) = ip
+            && let Some(retry_after_secs) = self.throttle.locked(Key::Ip(ip)).await?
+        {
+            return Err(PasswordChangeError::Throttled { retry_after_secs });
+        }
+        let user = users::find_by_id(&self.pool, user_id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("A signed-in user has no account"))?;
+        let account = Key::Account(&user.email);
+        let locked = self.throttle.locked(account).await?.is_some();
+        let verified = self
+            .hasher
+            .verify(Password::for_login(current), Some(user.password_hash))
+            .await?;
+        let event = Event::new(events::PASSWORD_CHANGED, Outcome::Failure)
+            .user(Some(user_id))
+            .ip(ip);
+        if locked || !verified {
+            self.audit
+                .record(event.detail("wrong_current_password"))
+                .await;
+            if !locked {
+                self.throttle
+                    .fail(account, &self.throttle.policies().account)
+                    .await?;
+            }
+            self.count_ip_failure(ip).await?;
+            return Err(PasswordChangeError::WrongCurrentPassword);
+        }
+        let new = Password::parse(new, &self.common_passwords)?;
+        let hash = self.hasher.hash(new).await?;
+        let now = self.clock.now().timestamp();
+        users::update_password_hash(&self.pool, user_id, &hash, now).await?;
+        let ended = self
+            .sessions
+            .end_others(
+                user_id,
+                Some(current_session),
+                EndReason::PasswordChanged,
+                ip,
+            )
+            .await?;
+        let revoked =
+            grants::revoke_for_user_except_session(&self.pool, user_id, current_session, now)
+                .await?;
+        tracing::info!(
+            user_id,
+            ended_sessions = ended,
+            revoked_grants = revoked,
+            "Password changed"
+        );
+        self.audit
+            .record(Event {
+                outcome: Outcome::Success,
+                ..event
             })
-            .await?)
+            .await;
+        Ok(())
     }
 }

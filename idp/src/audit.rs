@@ -28,6 +28,12 @@ pub mod events {
     pub const CLIENT_AUTHENTICATION: &str = "client_authentication";
     pub const CLIENT_CREATED: &str = "client_created";
     pub const CLIENT_DELETED: &str = "client_deleted";
+    /// A sign-in session ended before its time: signed out, ended from another
+    /// session, evicted past the per-user cap, or ended by a password change or a
+    /// reused refresh token (the detail says which).
+    pub const SESSION_ENDED: &str = "session_ended";
+    /// A password change (success, or a wrong current password).
+    pub const PASSWORD_CHANGED: &str = "password_changed";
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +66,8 @@ pub struct Event<'a> {
     pub user_id: Option<&'a str>,
     pub client_id: Option<&'a str>,
     pub ip: Option<IpAddr>,
+    /// The device description from the User-Agent ("Firefox on Linux").
+    pub device: Option<&'a str>,
     pub detail: Option<&'a str>,
 }
 
@@ -71,6 +79,7 @@ impl<'a> Event<'a> {
             user_id: None,
             client_id: None,
             ip: None,
+            device: None,
             detail: None,
         }
     }
@@ -87,6 +96,11 @@ impl<'a> Event<'a> {
 
     pub fn ip(mut self, ip: Option<IpAddr>) -> Self {
         self.ip = ip;
+        self
+    }
+
+    pub fn device(mut self, device: Option<&'a str>) -> Self {
+        self.device = device;
         self
     }
 
@@ -107,6 +121,7 @@ pub async fn record(pool: &AnyPool, at: i64, event: &Event<'_>) -> anyhow::Resul
         user_id = event.user_id,
         client_id = event.client_id,
         ip = ip.as_deref(),
+        device = event.device,
         detail = event.detail,
         "Audit event"
     );
@@ -119,6 +134,7 @@ pub async fn record(pool: &AnyPool, at: i64, event: &Event<'_>) -> anyhow::Resul
             user_id: event.user_id.map(str::to_owned),
             client_id: event.client_id.map(str::to_owned),
             ip,
+            device: event.device.map(str::to_owned),
             detail: event.detail.map(str::to_owned),
         },
     )

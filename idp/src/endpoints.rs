@@ -9,6 +9,15 @@ pub const HEALTH: &str = "/health";
 // First-party JSON API.
 pub const REGISTER: &str = "/auth/register";
 pub const LOGIN: &str = "/auth/login";
+pub const REFRESH: &str = "/auth/refresh";
+pub const LOGOUT: &str = "/auth/logout";
+pub const ME: &str = "/auth/me";
+pub const SESSION: &str = "/auth/session";
+pub const SESSIONS: &str = "/auth/sessions";
+pub const ONE_SESSION: &str = "/auth/sessions/{id}";
+pub const ACTIVITY: &str = "/auth/activity";
+pub const PASSWORD: &str = "/auth/password";
+pub const AUTH_CONFIG: &str = "/auth/config";
 
 // OAuth 2.0 / OpenID Connect.
 pub const AUTHORIZE: &str = "/authorize";
@@ -29,3 +38,9 @@ pub const FAVICON: &str = "/static/favicon.svg";
 pub const LOGIN_PAGE: &str = "/login";
 pub const REGISTER_PAGE: &str = "/register";
 pub const CONSENT_PAGE: &str = "/consent";
+pub const ACCOUNT_PAGE: &str = "/account";
+/// Where the account page's forms post: end one session, end all but this one, change
+/// the password.
+pub const ACCOUNT_END_SESSION: &str = "/account/sessions/end";
+pub const ACCOUNT_END_OTHER_SESSIONS: &str = "/account/sessions/end-others";
+pub const ACCOUNT_PASSWORD: &str = "/account/password";

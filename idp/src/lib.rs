@@ -4,13 +4,16 @@
 //! [`keys`], [`passwords`]) -> [`storage`] (SQL). [`startup`] wires them together.
 
 pub mod accounts;
+pub mod api_sessions;
 pub mod audit;
 pub mod cli;
 pub mod client_ip;
 pub mod clients;
+pub mod device;
 pub mod domain;
 pub mod endpoints;
 pub mod keys;
+pub mod maintenance;
 pub mod oauth;
 pub mod pages;
 pub mod passwords;
@@ -22,3 +25,4 @@ pub mod startup;
 pub mod storage;
 pub mod throttle;
 pub mod tokens;
+pub mod user_sessions;

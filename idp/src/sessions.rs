@@ -7,12 +7,19 @@
 //!   names this sign-in for OIDC and for logout, stable for the session's life);
 //! - a CSRF token for the forms this browser is shown;
 //! - the authorization requests waiting for sign-in or consent, keyed by a random id so
-//!   several tabs can each have their own.
+//!   several tabs can each have their own;
+//! - a one-time notice ("flash") for the page shown after a form's redirect.
+//!
+//! The sign-in itself is also a [`UserSessions`] record (its id is the `sid`): that is
+//! what the user sees on the account page and can end from anywhere, and what enforces
+//! the idle timeout and absolute lifetime on our clock. A browser whose record has
+//! ended is signed out on its next request.
 //!
 //! Only the browser routes wear the layer (pages, `/authorize`, `/logout`); the JSON API
 //! and JWKS never see a session cookie.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -29,10 +36,14 @@ use tower_sessions::session_store::ExpiredDeletion;
 use tower_sessions::{Expiry, Session, SessionManagerLayer, SessionStore};
 use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 
+use crate::device::Device;
 use crate::oauth::authorize::AuthorizationRequest;
 use crate::pages::PageError;
+use crate::routes::client_ip::ClientIp;
 use crate::secrets;
 use crate::settings::Settings;
+use crate::startup::AppState;
+use crate::user_sessions::{EndReason, SessionKind, UserSessions};
 use service_kit::db::Backend;
 
 /// The cookie's name over plain http (local use).
@@ -40,10 +51,6 @@ pub const COOKIE_NAME: &str = "idp_session";
 /// The cookie's name over https: the `__Host-` prefix makes browsers refuse it unless
 /// it is `Secure`, host-only and `Path=/`, so a sibling subdomain cannot plant one.
 pub const SECURE_COOKIE_NAME: &str = "__Host-idp_session";
-
-/// However active, a sign-in ends this long after it happened (OWASP: absolute timeout
-/// on top of the idle one). Signing in again starts a new period.
-pub const ABSOLUTE_LIFETIME_SECS: i64 = 24 * 3600;
 
 /// How many authorization requests one browser may have waiting at once; the oldest
 /// is dropped first.
@@ -56,6 +63,7 @@ const DELETION_PERIOD: Duration = Duration::from_secs(300);
 const USER_KEY: &str = "user";
 const CSRF_KEY: &str = "csrf";
 const PENDING_KEY: &str = "pending";
+const FLASH_KEY: &str = "flash";
 
 /// The session store on the idp's database backend, and the cookie settings.
 #[derive(Clone)]
@@ -181,10 +189,8 @@ pub struct SignedInUser {
     pub email: String,
     /// When the user last entered their password (OIDC `auth_time`), Unix seconds.
     pub auth_time: i64,
-    /// When this sign-in began; the absolute timeout counts from here.
-    pub signed_in_at: i64,
-    /// OIDC session id: names this sign-in in codes and grants, so logout can end
-    /// what was issued within it.
+    /// OIDC session id and the id of the sign-in's [`UserSessions`] record: names
+    /// this sign-in in codes and grants, so ending it ends what was issued within it.
     pub sid: String,
 }
 
@@ -201,83 +207,126 @@ pub struct PendingAuthorization {
     pub consented: bool,
 }
 
-/// The session of the current request, with typed accessors.
+/// The session of the current request, with typed accessors, and where the request
+/// came from (for the sign-in's record).
 #[derive(Clone)]
-pub struct BrowserSession(Session);
+pub struct BrowserSession {
+    session: Session,
+    records: UserSessions,
+    device: String,
+    ip: Option<IpAddr>,
+}
 
-impl<S: Send + Sync> FromRequestParts<S> for BrowserSession {
+impl FromRequestParts<AppState> for BrowserSession {
     type Rejection = PageError;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<Session>()
-            .cloned()
-            .map(Self)
-            .ok_or_else(|| PageError::internal(&anyhow::anyhow!("No session layer on this route")))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let session = parts.extensions.get::<Session>().cloned().ok_or_else(|| {
+            PageError::internal(&anyhow::anyhow!("No session layer on this route"))
+        })?;
+        let Ok(Device(device)) = Device::from_request_parts(parts, state).await;
+        let Ok(ClientIp(ip)) = ClientIp::from_request_parts(parts, state).await;
+        Ok(Self {
+            session,
+            records: state.user_sessions.clone(),
+            device,
+            ip,
+        })
     }
 }
 
 impl BrowserSession {
-    pub fn new(session: Session) -> Self {
-        Self(session)
-    }
-
-    /// The signed-in user, unless the sign-in outlived the absolute timeout.
-    pub async fn user(&self, now: i64) -> anyhow::Result<Option<SignedInUser>> {
+    /// The signed-in user, unless their sign-in has ended (signed out elsewhere, idle,
+    /// past its lifetime): then this browser is signed out now.
+    pub async fn user(&self) -> anyhow::Result<Option<SignedInUser>> {
         let user: Option<SignedInUser> = self
-            .0
+            .session
             .get(USER_KEY)
             .await
             .context("Failed to read the session")?;
-        Ok(user.filter(|u| now - u.signed_in_at <= ABSOLUTE_LIFETIME_SECS))
+        let Some(user) = user else { return Ok(None) };
+        if self.records.live(&user.sid).await?.is_some() {
+            return Ok(Some(user));
+        }
+        self.session
+            .remove_value(USER_KEY)
+            .await
+            .context("Failed to sign out an ended session")?;
+        Ok(None)
     }
 
     /// Records a successful password check. The session id changes (no fixation: an id
     /// planted before sign-in is worthless after it) and so does the CSRF token. The
-    /// `sid` is kept when the same user signs in again, and new otherwise.
+    /// sign-in (and its `sid`) is kept when the same user signs in again; otherwise a
+    /// new one starts, and another user's sign-in in this browser ends.
     pub async fn sign_in(
         &self,
         user_id: &str,
         email: &str,
         now: i64,
     ) -> anyhow::Result<SignedInUser> {
-        let previous = self.user(now).await?;
-        let (sid, signed_in_at) = match previous {
-            Some(p) if p.user_id == user_id => (p.sid, p.signed_in_at),
-            _ => (secrets::random_token(32), now),
+        let sid = match self.user().await? {
+            Some(previous) if previous.user_id == user_id => previous.sid,
+            previous => {
+                if let Some(previous) = previous {
+                    self.records
+                        .end(
+                            &previous.user_id,
+                            &previous.sid,
+                            EndReason::SignedOut,
+                            self.ip,
+                        )
+                        .await?;
+                }
+                let started = self
+                    .records
+                    .start(user_id, SessionKind::Browser, &self.device, self.ip)
+                    .await?;
+                started.session.id
+            }
         };
         let user = SignedInUser {
             user_id: user_id.to_owned(),
             email: email.to_owned(),
             auth_time: now,
-            signed_in_at,
             sid,
         };
-        self.0
+        self.session
             .cycle_id()
             .await
             .context("Failed to rotate the session id")?;
-        self.0
+        self.session
             .insert(USER_KEY, &user)
             .await
             .context("Failed to record the sign-in")?;
-        self.0
+        self.session
             .insert(CSRF_KEY, secrets::random_token(32))
             .await
             .context("Failed to rotate the CSRF token")?;
         Ok(user)
     }
 
-    /// Ends the session: its data is deleted from the store and the cookie removed.
+    /// Ends the session: the sign-in's record ends (with the grants made in it), its
+    /// data is deleted from the store and the cookie removed.
     pub async fn sign_out(&self) -> anyhow::Result<()> {
-        self.0.flush().await.context("Failed to end the session")
+        if let Some(user) = self.user().await? {
+            self.records
+                .end(&user.user_id, &user.sid, EndReason::SignedOut, self.ip)
+                .await?;
+        }
+        self.session
+            .flush()
+            .await
+            .context("Failed to end the session")
     }
 
     /// This session's CSRF token, created on first use.
     pub async fn csrf_token(&self) -> anyhow::Result<String> {
         if let Some(token) = self
-            .0
+            .session
             .get::<String>(CSRF_KEY)
             .await
             .context("Failed to read the session")?
@@ -285,25 +334,33 @@ impl BrowserSession {
             return Ok(token);
         }
         let token = secrets::random_token(32);
-        self.0
+        self.session
             .insert(CSRF_KEY, &token)
             .await
             .context("Failed to store a CSRF token")?;
         Ok(token)
     }
 
-    /// Whether `presented` is this session's CSRF token (constant-time comparison).
-    /// A session without a token matches nothing.
-    pub async fn csrf_matches(&self, presented: &str) -> anyhow::Result<bool> {
-        let Some(expected) = self
-            .0
-            .get::<String>(CSRF_KEY)
+    /// Leaves `message` for the next page this browser is shown: the page a form
+    /// redirects to after it succeeded (Post/Redirect/Get).
+    pub async fn set_flash(&self, message: &str) -> anyhow::Result<()> {
+        self.session
+            .insert(FLASH_KEY, message)
             .await
-            .context("Failed to read the session")?
-        else {
-            return Ok(false);
-        };
-        Ok(!presented.is_empty() && bool::from(expected.as_bytes().ct_eq(presented.as_bytes())))
+            .context("Failed to store a notice")
+    }
+
+    /// The notice left for this page, if any; it is shown once.
+    pub async fn take_flash(&self) -> anyhow::Result<Option<String>> {
+        self.session
+            .remove(FLASH_KEY)
+            .await
+            .context("Failed to read the session")
+    }
+
+    /// Whether `presented` is this session's CSRF token; see [`csrf_matches`].
+    pub async fn csrf_matches(&self, presented: &str) -> anyhow::Result<bool> {
+        csrf_matches(&self.session, presented).await
     }
 
     async fn pending_map(
@@ -311,7 +368,7 @@ impl BrowserSession {
         now: i64,
     ) -> anyhow::Result<BTreeMap<String, PendingAuthorization>> {
         let mut map: BTreeMap<String, PendingAuthorization> = self
-            .0
+            .session
             .get(PENDING_KEY)
             .await
             .context("Failed to read the session")?
@@ -324,7 +381,7 @@ impl BrowserSession {
         &self,
         map: &BTreeMap<String, PendingAuthorization>,
     ) -> anyhow::Result<()> {
-        self.0
+        self.session
             .insert(PENDING_KEY, map)
             .await
             .context("Failed to store the waiting authorization requests")
@@ -393,4 +450,17 @@ impl BrowserSession {
         }
         Ok(())
     }
+}
+
+/// Whether `presented` is the CSRF token of `session` (constant-time comparison). A
+/// session without a token matches nothing.
+pub async fn csrf_matches(session: &Session, presented: &str) -> anyhow::Result<bool> {
+    let Some(expected) = session
+        .get::<String>(CSRF_KEY)
+        .await
+        .context("Failed to read the session")?
+    else {
+        return Ok(false);
+    };
+    Ok(!presented.is_empty() && bool::from(expected.as_bytes().ct_eq(presented.as_bytes())))
 }

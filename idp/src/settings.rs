@@ -32,7 +32,9 @@ pub struct Settings {
     /// `IDP_ACCESS_TOKEN_TTL_SECS`: lifetime of access tokens.
     pub access_token_ttl_secs: u64,
     /// `IDP_MAX_CONCURRENT_HASHES`: password hashes computed at once; more wait.
-    /// Each Argon2id hash holds 19 MiB while it runs.
+    /// Each Argon2id hash needs 19 MiB of working memory, kept for reuse, so this also
+    /// bounds that memory. Default: the number of CPU cores (more would only queue on
+    /// the cores and add 19 MiB each).
     pub max_concurrent_hashes: usize,
     /// `IDP_REQUEST_TIMEOUT_SECS`.
     pub request_timeout_secs: u64,
@@ -45,8 +47,15 @@ pub struct Settings {
     /// `IDP_REFRESH_TOKEN_ABSOLUTE_TTL_SECS`: a grant's refresh tokens end this long
     /// after sign-in, however often they are used.
     pub refresh_token_absolute_ttl_secs: u64,
-    /// `IDP_SESSION_IDLE_TIMEOUT_SECS`: a browser session unused this long ends.
+    /// `IDP_SESSION_IDLE_TIMEOUT_SECS`: a sign-in session (browser or JSON API)
+    /// unused this long ends.
     pub session_idle_timeout_secs: u64,
+    /// `IDP_SESSION_LIFETIME_SECS`: a sign-in session ends this long after it began,
+    /// however active.
+    pub session_lifetime_secs: u64,
+    /// `IDP_MAX_SESSIONS_PER_USER`: live sessions a user may have; one more ends the
+    /// oldest.
+    pub max_sessions_per_user: usize,
     /// `IDP_KEY_ROTATION_PERIOD_SECS`: how long a key signs before the next one takes
     /// over.
     pub key_rotation_period_secs: u64,
@@ -96,13 +105,15 @@ impl Default for Settings {
             key_encryption_key: None,
             audience: "http://localhost:4000".to_owned(),
             access_token_ttl_secs: 900,
-            max_concurrent_hashes: 4,
+            max_concurrent_hashes: default_concurrent_hashes(),
             request_timeout_secs: 30,
             authorization_code_ttl_secs: 60,
             id_token_ttl_secs: 3600,
             refresh_token_idle_ttl_secs: 14 * 86_400,
             refresh_token_absolute_ttl_secs: 90 * 86_400,
             session_idle_timeout_secs: 8 * 3600,
+            session_lifetime_secs: 7 * 86_400,
+            max_sessions_per_user: 10,
             key_rotation_period_secs: 30 * 86_400,
             key_prepublication_secs: None,
             jwks_max_age_secs: 300,
@@ -118,6 +129,14 @@ impl Default for Settings {
             trusted_proxies: crate::client_ip::TrustedProxies::default(),
         }
     }
+}
+
+/// One Argon2id hash per core: a hash keeps its core busy for its whole duration, so
+/// more at once only take longer each and hold more memory.
+fn default_concurrent_hashes() -> usize {
+    std::thread::available_parallelism()
+        .map_or(2, std::num::NonZeroUsize::get)
+        .min(256)
 }
 
 /// The key-encryption key as configured; never printed.
@@ -185,6 +204,16 @@ impl Settings {
         ensure!(
             (60..=31_536_000).contains(&self.session_idle_timeout_secs),
             "IDP_SESSION_IDLE_TIMEOUT_SECS must be between 60 and 31536000"
+        );
+        ensure!(
+            self.session_lifetime_secs >= self.session_idle_timeout_secs
+                && self.session_lifetime_secs <= 31_536_000,
+            "IDP_SESSION_LIFETIME_SECS must be at least IDP_SESSION_IDLE_TIMEOUT_SECS and \
+             at most 31536000"
+        );
+        ensure!(
+            (1..=1000).contains(&self.max_sessions_per_user),
+            "IDP_MAX_SESSIONS_PER_USER must be between 1 and 1000"
         );
         service_kit::db::Backend::from_url(&self.database_url).context("IDP_DATABASE_URL")?;
         crate::throttle::validate_settings(self)?;
@@ -277,6 +306,12 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         assert!(Settings::default().validate().is_ok());
+    }
+
+    #[test]
+    fn password_hashes_run_one_per_core_by_default() {
+        let cores = std::thread::available_parallelism().unwrap().get();
+        assert_eq!(Settings::default().max_concurrent_hashes, cores.min(256));
     }
 
     #[test]

@@ -14,10 +14,12 @@ use service_kit::clock::Clock;
 use service_kit::db::Database;
 use tokio::net::TcpListener;
 
-use crate::accounts::{Accounts, AccountsConfig};
+use crate::accounts::Accounts;
+use crate::api_sessions::ApiSessions;
 use crate::clients::Clients;
 use crate::keys::lifecycle::{KeyManager, KeyRotation, KeySchedule};
 use crate::keys::{KeyEncryptionKey, KeyRing};
+use crate::maintenance::Housekeeping;
 use crate::pages;
 use crate::passwords::PasswordHasher;
 use crate::routes;
@@ -26,6 +28,7 @@ use crate::settings::Settings;
 use crate::storage;
 use crate::throttle::{Policies, Throttle};
 use crate::tokens::TokenIssuer;
+use crate::user_sessions::{SessionPolicy, UserSessions};
 
 /// Everything handlers need; each part is reachable with `State<Part>` via `FromRef`.
 #[derive(Clone, FromRef)]
@@ -40,6 +43,10 @@ pub struct AppState {
     pub clock: Clock,
     /// Browser sessions (the store behind the session cookie).
     pub sessions: Sessions,
+    /// Sign-in sessions (browser and JSON API) people can see and end.
+    pub user_sessions: UserSessions,
+    /// The JSON API's sign-ins and refreshes.
+    pub api_sessions: ApiSessions,
 }
 
 /// The issuer URL (`iss`, discovery base).
@@ -49,6 +56,7 @@ pub struct Issuer(pub Arc<str>);
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(routes::auth::routes())
+        .merge(routes::auth_sessions::routes())
         .merge(routes::discovery::routes())
         .merge(routes::health::routes())
         .merge(routes::token::routes())
@@ -67,6 +75,7 @@ pub struct Application {
     db: Database,
     key_rotation: KeyRotation,
     key_check_interval: Duration,
+    housekeeping: Housekeeping,
 }
 
 impl Application {
@@ -110,17 +119,26 @@ impl Application {
             clock.clone(),
             Policies::from_settings(&settings),
         );
+        let user_sessions = UserSessions::new(
+            db.pool.clone(),
+            clock.clone(),
+            SessionPolicy::from_settings(&settings),
+        );
         let accounts = Accounts::new(
             db.pool.clone(),
             hasher,
-            tokens.clone(),
             clock.clone(),
             throttle.clone(),
-            AccountsConfig {
-                audience: settings.audience.clone(),
-                access_token_ttl_secs: settings.access_token_ttl_secs,
-            },
+            user_sessions.clone(),
         );
+        let api_sessions = ApiSessions::new(
+            accounts.clone(),
+            user_sessions.clone(),
+            tokens.clone(),
+            db.pool.clone(),
+            &settings,
+        );
+        let housekeeping = Housekeeping::new(db.pool.clone(), clock.clone(), &settings);
         let state = AppState {
             db: db.clone(),
             accounts,
@@ -131,6 +149,8 @@ impl Application {
             settings: Arc::new(settings.clone()),
             clock,
             sessions: Sessions::connect(&settings).await?,
+            user_sessions,
+            api_sessions,
         };
         let router = service_kit::http::with_common_layers(
             router(state),
@@ -143,6 +163,7 @@ impl Application {
             db,
             key_rotation,
             key_check_interval: Duration::from_secs(settings.key_check_interval_secs),
+            housekeeping,
         })
     }
 
@@ -156,6 +177,11 @@ impl Application {
 
     /// The key maintenance of this instance; its `tick()` is what the background task
     /// runs every `IDP_KEY_CHECK_INTERVAL_SECS` (tests call it to tick deterministically).
+    /// The housekeeping task's work, for tests that purge on demand.
+    pub fn housekeeping(&self) -> Housekeeping {
+        self.housekeeping.clone()
+    }
+
     pub fn key_rotation(&self) -> KeyRotation {
         self.key_rotation.clone()
     }
@@ -172,6 +198,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         tracing::info!(port = self.port, "idp listening");
         let (stop, stopped) = tokio::sync::watch::channel(false);
+        let housekeeping = tokio::spawn(self.housekeeping.run(stopped.clone()));
         let maintenance = tokio::spawn(self.key_rotation.run(self.key_check_interval, stopped));
         // With the peer address, for per-IP throttling (`routes::client_ip`).
         let app = self
@@ -184,6 +211,9 @@ impl Application {
         let _ = stop.send(true);
         if let Err(e) = maintenance.await {
             tracing::error!(error = %e, "The key maintenance task panicked");
+        }
+        if let Err(e) = housekeeping.await {
+            tracing::error!(error = %e, "The housekeeping task panicked");
         }
         self.db.pool.close().await;
         served

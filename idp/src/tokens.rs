@@ -1,5 +1,5 @@
 //! Access tokens: RS256 JWTs per RFC 9068 (header `typ: at+jwt` and `kid`; claims
-//! `iss sub aud exp iat jti client_id scope`, plus `email` for first-party login), and
+//! `iss sub aud exp iat jti client_id scope`, plus `email` and `sid` for first-party login), and
 //! the signing of other JWTs we issue (ID tokens). Signing runs on the blocking pool.
 
 use std::sync::Arc;
@@ -23,6 +23,9 @@ pub struct AccessGrant {
     pub client_id: String,
     pub scope: String,
     pub email: Option<String>,
+    /// The first-party session the token was issued in (claim `sid`), so the idp's
+    /// own session API can tell which session a token speaks for.
+    pub session_id: Option<String>,
     pub lifetime_secs: u64,
 }
 
@@ -38,6 +41,8 @@ struct AccessTokenClaims {
     scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sid: Option<String>,
 }
 
 /// A signed access token, its lifetime in seconds, and what a server needs to track it
@@ -87,6 +92,7 @@ impl TokenIssuer {
             client_id: grant.client_id,
             scope: grant.scope,
             email: grant.email,
+            sid: grant.session_id,
         };
         let serde_json::Value::Object(map) = serde_json::to_value(claims)? else {
             anyhow::bail!("Access token claims did not serialise to an object");

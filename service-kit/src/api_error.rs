@@ -116,6 +116,35 @@ impl<T: Serialize> IntoResponse for ApiJson<T> {
     }
 }
 
+/// An optional JSON body, for endpoints where every field is optional: an empty body
+/// is `T::default()`; anything else must be `application/json` and well-formed, with
+/// the same errors as [`ApiJson`].
+#[allow(
+    clippy::result_large_err,
+    reason = "the error is the response itself, built at most once per request"
+)]
+pub fn optional_json<T: serde::de::DeserializeOwned + Default>(
+    headers: &axum::http::HeaderMap,
+    body: &axum::body::Bytes,
+) -> Result<T, ApiError> {
+    if body.is_empty() {
+        return Ok(T::default());
+    }
+    let is_json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err(json_rejection(&JsonRejection::MissingJsonContentType(
+            Default::default(),
+        )));
+    }
+    Json::<T>::from_bytes(body)
+        .map(|Json(value)| value)
+        .map_err(|e| json_rejection(&e))
+}
+
 fn json_rejection(rejection: &JsonRejection) -> ApiError {
     match rejection {
         JsonRejection::MissingJsonContentType(_) => ApiError::new(

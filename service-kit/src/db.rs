@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, ConnectOptions, Executor};
+use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -58,6 +58,18 @@ impl Database {
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
+            // sqlx pings every connection it hands out by default: a round trip to the
+            // SQLite worker thread or the PostgreSQL server per query, as costly as the
+            // query on the hot paths. Ping only where a connection can have broken.
+            .test_before_acquire(false)
+            .before_acquire(move |conn, meta| {
+                Box::pin(async move {
+                    if needs_ping(backend, meta.idle_for) {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -100,6 +112,17 @@ impl Database {
     pub async fn is_healthy(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
+}
+
+/// Connections idle at least this long are pinged before use (PostgreSQL only).
+const PING_AFTER_IDLE: Duration = Duration::from_secs(5);
+
+/// Whether a pooled connection idle for `idle_for` must be checked before use: a SQLite
+/// connection is a file handle in this process and cannot break; a PostgreSQL one can
+/// (server restart, network), but one used within the last few seconds is alive, and
+/// under load every connection is.
+fn needs_ping(backend: Backend, idle_for: Duration) -> bool {
+    backend == Backend::Postgres && idle_for >= PING_AFTER_IDLE
 }
 
 /// `true` for a UNIQUE constraint violation, on either backend.
@@ -146,6 +169,25 @@ mod tests {
             Some(Backend::Postgres)
         );
         assert!(Backend::from_url("mysql://u@h/db").is_err());
+    }
+
+    #[test]
+    fn only_postgres_connections_idle_for_a_while_are_pinged_before_use() {
+        assert!(!needs_ping(Backend::Sqlite, Duration::from_secs(3600)));
+        assert!(!needs_ping(Backend::Postgres, Duration::from_millis(10)));
+        assert!(needs_ping(Backend::Postgres, PING_AFTER_IDLE));
+    }
+
+    #[tokio::test]
+    async fn pooled_sqlite_connections_serve_queries_one_after_another() {
+        let dir = std::env::temp_dir().join(format!("svc-kit-{}", uuid::Uuid::new_v4()));
+        let url = format!("sqlite://{}/x.db", dir.display());
+        let db = Database::connect(&url, 2).await.unwrap();
+        for _ in 0..5 {
+            assert!(db.is_healthy().await);
+        }
+        db.pool.close().await;
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

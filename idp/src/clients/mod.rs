@@ -4,6 +4,8 @@
 pub mod model;
 
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use service_kit::clock::Clock;
 use sqlx::AnyPool;
@@ -16,6 +18,15 @@ use crate::throttle::{Key, Throttle};
 pub use model::{
     AuthMethod, Client, ClientId, ClientType, ConsentPolicy, GrantType, PkcePolicy, RedirectUri,
 };
+
+/// How long a client read for authentication is reused. Clients never change once
+/// registered; they can only be deleted (by `idp clients delete`, another process), and
+/// a deleted client can get tokens from a running instance for at most this long. Its
+/// access tokens already outlive it by up to their lifetime at resource servers, which
+/// validate offline.
+pub const AUTHENTICATION_CACHE_TTL: Duration = Duration::from_secs(5);
+/// Clients remembered for authentication at most.
+const AUTHENTICATION_CACHE_CAPACITY: u64 = 10_000;
 
 /// Scopes a new client may ask for unless told otherwise.
 pub const DEFAULT_SCOPE: &str = "openid profile email users:read users:write";
@@ -80,6 +91,10 @@ pub struct Clients {
     audit: Audit,
     /// Throttles failed authentications per IP address; `None` outside a server (CLI).
     throttle: Option<Throttle>,
+    /// Registered clients with their secret hashes, by id, for [`AUTHENTICATION_CACHE_TTL`]:
+    /// a service calling `/token` all day needs its client read once, not per token.
+    /// Unknown ids are never remembered, so a client is usable as soon as it is created.
+    registered: moka::sync::Cache<String, Arc<(Client, Option<String>)>>,
 }
 
 impl Clients {
@@ -89,6 +104,10 @@ impl Clients {
             pool,
             clock,
             throttle: None,
+            registered: moka::sync::Cache::builder()
+                .max_capacity(AUTHENTICATION_CACHE_CAPACITY)
+                .time_to_live(AUTHENTICATION_CACHE_TTL)
+                .build(),
         }
     }
 
@@ -188,6 +207,7 @@ impl Clients {
 
     pub async fn delete(&self, client_id: &str) -> anyhow::Result<bool> {
         let deleted = store::delete(&self.pool, client_id).await?;
+        self.registered.invalidate(client_id);
         if deleted {
             tracing::info!(client_id, "Client deleted");
             self.audit
@@ -245,16 +265,33 @@ impl Clients {
         }
     }
 
+    /// The client `client_id` and its secret hash, from the cache or the database.
+    async fn registered_client(
+        &self,
+        client_id: &str,
+    ) -> anyhow::Result<Option<Arc<(Client, Option<String>)>>> {
+        if let Some(known) = self.registered.get(client_id) {
+            return Ok(Some(known));
+        }
+        let Some(found) = store::find(&self.pool, client_id).await? else {
+            return Ok(None);
+        };
+        let found = Arc::new(found);
+        self.registered
+            .insert(client_id.to_owned(), Arc::clone(&found));
+        Ok(Some(found))
+    }
+
     /// The client if the credentials are right; otherwise the id of the client if it
     /// exists.
     async fn check(
         &self,
         presented: &PresentedCredentials,
     ) -> anyhow::Result<Result<Client, Option<String>>> {
-        let Some((client, stored_hash)) = store::find(&self.pool, presented.client_id()).await?
-        else {
+        let Some(registered) = self.registered_client(presented.client_id()).await? else {
             return Ok(Err(None));
         };
+        let (client, stored_hash) = registered.as_ref();
         let authenticated = match (presented, client.auth_method, stored_hash.as_deref()) {
             (
                 PresentedCredentials::Basic { secret, .. },
@@ -270,10 +307,94 @@ impl Clients {
             _ => false,
         };
         if authenticated {
-            Ok(Ok(client))
+            Ok(Ok(client.clone()))
         } else {
             tracing::info!(client_id = %client.id, outcome = "failure", "Client authentication refused");
             Ok(Err(Some(client.id.to_string())))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use service_kit::db::Database;
+
+    use super::*;
+
+    async fn clients() -> (Clients, Clients, service_kit::testing::TestDatabase) {
+        let test_db = service_kit::testing::fresh_database("idp_clients").await;
+        let db = Database::connect(&test_db.url, 2).await.unwrap();
+        db.migrate(&crate::storage::MIGRATIONS).await.unwrap();
+        // Two instances on one database: a server and, say, the CLI.
+        let server = Clients::new(db.pool.clone(), Clock::system());
+        let other = Clients::new(db.pool.clone(), Clock::system());
+        (server, other, test_db)
+    }
+
+    fn service_client() -> NewClient {
+        NewClient {
+            name: "service".to_owned(),
+            client_type: ClientType::Confidential,
+            auth_method: None,
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            allowed_scope: Scope::parse("users:read").unwrap(),
+            grant_types: vec![GrantType::ClientCredentials],
+            consent: ConsentPolicy::Ask,
+            pkce: PkcePolicy::Required,
+        }
+    }
+
+    fn basic(client: &Client, secret: &str) -> PresentedCredentials {
+        PresentedCredentials::Basic {
+            client_id: client.id.to_string(),
+            secret: Secret::from_presented(secret.to_owned()),
+        }
+    }
+
+    #[tokio::test]
+    async fn remembered_clients_still_need_the_right_secret_and_forget_deletion_here_at_once() {
+        let (server, _, _db) = clients().await;
+        let (client, secret) = server.create(service_client()).await.unwrap();
+        let secret = secret.unwrap();
+        assert!(
+            server
+                .authenticate(&basic(&client, secret.expose()), None)
+                .await
+                .is_ok()
+        );
+        assert!(matches!(
+            server.authenticate(&basic(&client, "wrong"), None).await,
+            Err(ClientAuthError::Failed)
+        ));
+        assert!(server.delete(client.id.as_ref()).await.unwrap());
+        assert!(matches!(
+            server
+                .authenticate(&basic(&client, secret.expose()), None)
+                .await,
+            Err(ClientAuthError::Failed)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_client_deleted_elsewhere_stops_authenticating_within_the_cache_lifetime() {
+        let (server, cli, _db) = clients().await;
+        // Created elsewhere: usable here at once.
+        let (client, secret) = cli.create(service_client()).await.unwrap();
+        let secret = secret.unwrap();
+        assert!(
+            server
+                .authenticate(&basic(&client, secret.expose()), None)
+                .await
+                .is_ok()
+        );
+        assert!(cli.delete(client.id.as_ref()).await.unwrap());
+        tokio::time::sleep(AUTHENTICATION_CACHE_TTL + Duration::from_millis(500)).await;
+        assert!(matches!(
+            server
+                .authenticate(&basic(&client, secret.expose()), None)
+                .await,
+            Err(ClientAuthError::Failed)
+        ));
     }
 }

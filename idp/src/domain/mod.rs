@@ -3,9 +3,11 @@
 
 mod email;
 pub mod password;
+mod return_to;
 
 pub use email::{Email, EmailError};
 pub use password::{Password, PasswordError};
+pub use return_to::{ReturnTo, ReturnToError};
 
 /// A user's id: a UUID, the `sub` of their tokens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]

@@ -25,6 +25,8 @@ pub struct AccessToken {
     pub audience: Vec<String>,
     pub issued_at: i64,
     pub expires_at: i64,
+    /// The first-party session the token was issued in (JSON login and refresh).
+    pub session_id: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -108,6 +110,7 @@ fn parse_claims(payload: &JwtPayload) -> Option<AccessToken> {
         audience,
         issued_at: number("iat")?,
         expires_at: number("exp")?,
+        session_id: text("sid"),
     })
 }
 

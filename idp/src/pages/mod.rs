@@ -4,21 +4,20 @@
 //! Every response under the page routes gets the browser security headers, and
 //! `Cache-Control: no-store` unless it says otherwise (pages carry forms, CSRF tokens
 //! and personal data). Error responses become the HTML error page ([`error`]). The
-//! browser routes (home, sign-in, registration, consent, `/authorize`, `/logout`) also
-//! get the session layer; the stylesheet does not.
+//! browser routes (home, sign-in, registration, consent, the account page, `/authorize`,
+//! `/logout`) also get the session layer; the stylesheet does not.
 
 pub mod error;
 pub mod views;
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use service_kit::api_error::ApiError;
-use service_kit::clock::Clock;
 use service_kit::http::RequestId;
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -43,6 +42,8 @@ pub struct PageContext {
     pub site_name: &'static str,
     /// This session's CSRF token, for the page's forms; empty on pages without one.
     pub csrf_token: String,
+    /// A one-time notice about what the last form did ("Session ended.").
+    pub flash: Option<String>,
 }
 
 impl PageContext {
@@ -50,6 +51,7 @@ impl PageContext {
         Self {
             site_name: SITE_NAME,
             csrf_token: String::new(),
+            flash: None,
         }
     }
 
@@ -61,7 +63,13 @@ impl PageContext {
                 .csrf_token()
                 .await
                 .map_err(|e| PageError::internal(&e))?,
+            flash: None,
         })
+    }
+
+    /// Shows `flash` (see [`BrowserSession::take_flash`]) above the page's content.
+    pub fn with_flash(self, flash: Option<String>) -> Self {
+        Self { flash, ..self }
     }
 }
 
@@ -69,6 +77,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
     let browser = Router::new()
         .route(endpoints::HOME, get(home))
         .merge(routes::login_pages::routes())
+        .merge(routes::account::routes())
         .merge(routes::authorize::routes())
         .merge(routes::logout::routes());
     let pages = Router::new()
@@ -157,14 +166,12 @@ async fn method_not_allowed() -> PageError {
     )
 }
 
-async fn home(State(clock): State<Clock>, session: BrowserSession) -> Result<Response, PageError> {
-    let user = session
-        .user(clock.now().timestamp())
-        .await
-        .map_err(|e| PageError::internal(&e))?;
+async fn home(session: BrowserSession) -> Result<Response, PageError> {
+    let user = session.user().await.map_err(|e| PageError::internal(&e))?;
     Ok(render(&views::HomePage {
         ctx: PageContext::without_form(),
         signed_in_as: user.map(|u| u.email),
+        account_path: endpoints::ACCOUNT_PAGE,
         logout_path: endpoints::END_SESSION,
         login_path: endpoints::LOGIN_PAGE,
         register_path: endpoints::REGISTER_PAGE,

@@ -10,6 +10,7 @@ use crate::pages::PageContext;
 pub struct HomePage {
     pub ctx: PageContext,
     pub signed_in_as: Option<String>,
+    pub account_path: &'static str,
     pub logout_path: &'static str,
     pub login_path: &'static str,
     pub register_path: &'static str,
@@ -25,6 +26,8 @@ pub struct LoginPage<'a> {
     pub ctx: PageContext,
     /// The waiting authorization request this sign-in continues.
     pub request: Option<&'a str>,
+    /// The page of ours to go back to afterwards (already checked to be one).
+    pub return_to: Option<&'a str>,
     /// The application the user is signing in to.
     pub client_name: Option<&'a str>,
     /// Kept after a failure (never the password).
@@ -100,6 +103,76 @@ pub struct SignedOutPage<'a> {
     pub ctx: PageContext,
     pub client_name: Option<&'a str>,
     pub login_path: &'static str,
+}
+
+/// One live session on the account page.
+pub struct SessionLine {
+    pub id: String,
+    /// "Firefox on Linux" (from the user agent: a hint, not proof).
+    pub device: String,
+    /// How it signed in, when that was not a browser ("App").
+    pub kind: Option<&'static str>,
+    pub ip: String,
+    /// "5 minutes ago", and the same instant in RFC 3339 for `<time datetime>`.
+    pub last_active: String,
+    pub last_active_at: String,
+    pub signed_in: String,
+    pub signed_in_at: String,
+    /// The session of the browser looking at the page.
+    pub current: bool,
+}
+
+/// One sign-in attempt on the account page.
+pub struct ActivityLine {
+    pub at: String,
+    pub at_rfc3339: String,
+    /// In words ("Signed in", "Wrong password").
+    pub outcome: &'static str,
+    pub succeeded: bool,
+    pub ip: String,
+    pub device: String,
+}
+
+/// What is wrong with each field of the password change form.
+#[derive(Default)]
+pub struct PasswordErrors {
+    pub current_password: Option<String>,
+    pub new_password: Option<String>,
+    pub new_password_confirmation: Option<String>,
+}
+
+impl PasswordErrors {
+    pub fn any(&self) -> bool {
+        self.current_password.is_some()
+            || self.new_password.is_some()
+            || self.new_password_confirmation.is_some()
+    }
+}
+
+/// `GET /account`, and the password form shown again with its errors.
+#[derive(Template)]
+#[template(path = "account.html")]
+pub struct AccountPage<'a> {
+    pub ctx: PageContext,
+    pub email: &'a str,
+    /// This device first, then the most recently used.
+    pub sessions: Vec<SessionLine>,
+    /// Newest first.
+    pub activity: Vec<ActivityLine>,
+    pub password_errors: PasswordErrors,
+    /// How long an access token lives ("15 minutes"): what ending a session cannot take
+    /// back at resource servers.
+    pub access_lifetime: String,
+    pub end_session_path: &'static str,
+    pub end_others_path: &'static str,
+    pub password_path: &'static str,
+    pub logout_path: &'static str,
+}
+
+impl AccountPage<'_> {
+    pub fn has_other_sessions(&self) -> bool {
+        self.sessions.iter().any(|s| !s.current)
+    }
 }
 
 #[derive(Template)]

@@ -1,12 +1,20 @@
 //! Password hashing: Argon2id with OWASP's parameters (m=19456 KiB, t=2, p=1), run on
 //! the blocking pool behind a semaphore so a login flood queues instead of allocating
 //! 19 MiB per request until memory runs out.
+//!
+//! Each hash needs 19 MiB of working memory. Allocating it per hash (as the argon2
+//! crate's `hash_password`/`verify_password` do) costs more than the hash itself under
+//! load: the zeroed pages are faulted in again every time, and glibc keeps freed 19 MiB
+//! chunks in per-thread arenas, so resident memory grows with the number of blocking
+//! threads that ever hashed (we measured 0.9 GiB). Instead, at most one buffer per
+//! permit exists, each reused for every hash: memory is bounded by
+//! `max_concurrent × 19 MiB` and no hash pays for page faults.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use anyhow::Context;
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
-use argon2::{Algorithm, Argon2, Params, Version};
+use anyhow::{Context, anyhow};
+use argon2::password_hash::phc::{Output, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
@@ -16,38 +24,52 @@ use crate::domain::Password;
 const M_COST_KIB: u32 = 19_456;
 const T_COST: u32 = 2;
 const P_COST: u32 = 1;
+/// Bytes of salt and of hash output in the PHC strings we write (the crate's defaults).
+const SALT_LEN: usize = 16;
+const OUTPUT_LEN: usize = 32;
+
+/// Argon2 working memory, one block per KiB of `m`.
+type Memory = Box<[Block]>;
 
 #[derive(Clone)]
 pub struct PasswordHasher {
     argon: Argon2<'static>,
     permits: Arc<Semaphore>,
-    /// A hash of a random password, verified for unknown users so that "no such
-    /// account" takes as long as "wrong password".
+    /// Working memory to reuse; a permit holder takes one (or makes one), so there are
+    /// never more buffers than permits.
+    memory: Arc<Mutex<Vec<Memory>>>,
+    /// A PHC string with our parameters, a random salt and a random output, verified
+    /// for unknown users so that "no such account" costs as much as "wrong password". No
+    /// password matches it (that would take finding a 256-bit preimage).
     dummy_hash: Arc<str>,
 }
 
 impl PasswordHasher {
     pub async fn new(max_concurrent: usize) -> anyhow::Result<Self> {
-        let params = Params::new(M_COST_KIB, T_COST, P_COST, None)
-            .map_err(|e| anyhow::anyhow!("Invalid Argon2 parameters: {e}"))?;
-        let mut hasher = Self {
-            argon: Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
+        let params = Params::new(M_COST_KIB, T_COST, P_COST, Some(OUTPUT_LEN))
+            .map_err(|e| anyhow!("Invalid Argon2 parameters: {e}"))?;
+        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let mut random_output = [0u8; OUTPUT_LEN];
+        rand::fill(&mut random_output);
+        let dummy_hash = phc_string(&argon, &random_salt(), &random_output)?;
+        Ok(Self {
+            argon,
             permits: Arc::new(Semaphore::new(max_concurrent)),
-            dummy_hash: Arc::from(""),
-        };
-        let random = Password::for_login(uuid::Uuid::new_v4().to_string());
-        hasher.dummy_hash = Arc::from(hasher.hash(random).await?);
-        Ok(hasher)
+            memory: Arc::new(Mutex::new(Vec::with_capacity(max_concurrent))),
+            dummy_hash: Arc::from(dummy_hash),
+        })
     }
 
     /// The PHC string (`$argon2id$v=19$m=19456,t=2,p=1$...`) of `password`.
     pub async fn hash(&self, password: Password) -> anyhow::Result<String> {
         let argon = self.argon.clone();
-        self.run(move || {
+        let salt = random_salt();
+        self.run(move |memory| {
+            let mut output = [0u8; OUTPUT_LEN];
             argon
-                .hash_password(password.expose())
-                .map(|h| h.to_string())
-                .map_err(|e| anyhow::anyhow!("Failed to hash a password: {e}"))
+                .hash_password_into_with_memory(password.expose(), &salt, &mut output, memory)
+                .map_err(|e| anyhow!("Failed to hash a password: {e}"))?;
+            phc_string(&argon, &salt, &output)
         })
         .await
     }
@@ -55,15 +77,10 @@ impl PasswordHasher {
     /// Checks `password` against `stored`, or against the dummy hash when there is no
     /// account, so both cases cost the same.
     pub async fn verify(&self, password: Password, stored: Option<String>) -> anyhow::Result<bool> {
-        let argon = self.argon.clone();
         let known = stored.is_some();
         let hash = stored.unwrap_or_else(|| self.dummy_hash.to_string());
         let matches = self
-            .run(move || {
-                Ok(argon
-                    .verify_password(password.expose(), hash.as_str())
-                    .is_ok())
-            })
+            .run(move |memory| verify_with_memory(password.expose(), &hash, memory))
             .await?;
         Ok(known && matches)
     }
@@ -71,24 +88,93 @@ impl PasswordHasher {
     async fn run<T, F>(&self, work: F) -> anyhow::Result<T>
     where
         T: Send + 'static,
-        F: FnOnce() -> anyhow::Result<T> + Send + 'static,
+        F: FnOnce(&mut [Block]) -> anyhow::Result<T> + Send + 'static,
     {
-        let _permit = self
-            .permits
-            .acquire()
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
             .await
             .context("The password hasher was shut down")?;
+        let pool = Arc::clone(&self.memory);
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(work))
-            .instrument(tracing::Span::current())
-            .await
-            .context("A password hashing task panicked")?
+        tokio::task::spawn_blocking(move || {
+            let taken = pool.lock().unwrap_or_else(PoisonError::into_inner).pop();
+            let mut memory = taken.unwrap_or_else(new_memory);
+            let result = span.in_scope(|| work(&mut memory));
+            // The buffer goes back, then the permit, both from this thread: the next
+            // hash starts without waiting for this task's caller to be scheduled.
+            pool.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(memory);
+            drop(permit);
+            result
+        })
+        .instrument(tracing::Span::current())
+        .await
+        .context("A password hashing task panicked")?
     }
+}
+
+fn new_memory() -> Memory {
+    let blocks = usize::try_from(M_COST_KIB).unwrap_or(usize::MAX);
+    vec![Block::new(); blocks].into_boxed_slice()
+}
+
+fn random_salt() -> [u8; SALT_LEN] {
+    let mut salt = [0u8; SALT_LEN];
+    rand::fill(&mut salt);
+    salt
+}
+
+/// `$argon2id$v=19$m=19456,t=2,p=1$<salt>$<output>`, as the argon2 crate writes it.
+fn phc_string(argon: &Argon2<'_>, salt: &[u8], output: &[u8]) -> anyhow::Result<String> {
+    let params = argon.params();
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: params
+            .try_into()
+            .map_err(|e| anyhow!("Failed to encode Argon2 parameters: {e}"))?,
+        salt: Some(Salt::new(salt).map_err(|e| anyhow!("Invalid salt: {e}"))?),
+        hash: Some(Output::new(output).map_err(|e| anyhow!("Invalid output: {e}"))?),
+    };
+    Ok(hash.to_string())
+}
+
+/// What the argon2 crate's `verify_password` does (the algorithm, version and
+/// parameters come from the PHC string; outputs compared in constant time by
+/// `Output`'s `PartialEq`), with `memory` as the working memory when it is big enough.
+fn verify_with_memory(password: &[u8], phc: &str, memory: &mut [Block]) -> anyhow::Result<bool> {
+    let hash = PasswordHash::new(phc).map_err(|e| anyhow!("Unreadable password hash: {e}"))?;
+    let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
+        return Ok(false);
+    };
+    let algorithm = Algorithm::try_from(hash.algorithm.as_str())
+        .map_err(|e| anyhow!("Unsupported password hash algorithm: {e}"))?;
+    let version = hash
+        .version
+        .map(Version::try_from)
+        .transpose()
+        .map_err(|e| anyhow!("Unsupported Argon2 version: {e}"))?
+        .unwrap_or_default();
+    let params =
+        Params::try_from(&hash).map_err(|e| anyhow!("Unreadable Argon2 parameters: {e}"))?;
+    let mut output = vec![0u8; expected.len()];
+    let argon = Argon2::new(algorithm, version, params.clone());
+    let computed = if memory.len() >= params.block_count() {
+        argon.hash_password_into_with_memory(password, salt.as_ref(), &mut output, memory)
+    } else {
+        // A hash made with more memory than ours (older or future parameters).
+        argon.hash_password_into(password, salt.as_ref(), &mut output)
+    };
+    computed.map_err(|e| anyhow!("Failed to verify a password: {e}"))?;
+    let computed = Output::new(&output).map_err(|e| anyhow!("Invalid output: {e}"))?;
+    Ok(computed == *expected)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 
     #[tokio::test]
     async fn hashes_use_owasp_argon2id_parameters_and_verify() {
@@ -121,5 +207,71 @@ mod tests {
         let hasher = PasswordHasher::new(1).await.unwrap();
         let any = Password::for_login("whatever-it-is".to_owned());
         assert!(!hasher.verify(any, None).await.unwrap());
+        // The dummy hash costs what a real one does: same algorithm and parameters.
+        assert!(
+            hasher
+                .dummy_hash
+                .starts_with("$argon2id$v=19$m=19456,t=2,p=1$")
+        );
+    }
+
+    #[tokio::test]
+    async fn hashes_are_interchangeable_with_the_argon2_crates_own() {
+        let hasher = PasswordHasher::new(1).await.unwrap();
+        let params = Params::new(M_COST_KIB, T_COST, P_COST, None).unwrap();
+        let crate_argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        // Ours verify with the crate ...
+        let ours = hasher
+            .hash(Password::for_login("tr0ub4dor&3".to_owned()))
+            .await
+            .unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(crate_argon.verify_password(b"tr0ub4dor&3", &parsed).is_ok());
+        // ... and the crate's (every hash stored so far) verify with ours, including
+        // ones made with other parameters.
+        let theirs = crate_argon
+            .hash_password(b"tr0ub4dor&3")
+            .unwrap()
+            .to_string();
+        let small = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(64, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"tr0ub4dor&3")
+        .unwrap()
+        .to_string();
+        let big = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(M_COST_KIB * 2, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"tr0ub4dor&3")
+        .unwrap()
+        .to_string();
+        for stored in [theirs, small, big] {
+            let right = Password::for_login("tr0ub4dor&3".to_owned());
+            let wrong = Password::for_login("tr0ub4dor&4".to_owned());
+            assert!(hasher.verify(right, Some(stored.clone())).await.unwrap());
+            assert!(!hasher.verify(wrong, Some(stored)).await.unwrap());
+        }
+    }
+
+    #[tokio::test]
+    async fn working_memory_is_reused_and_never_exceeds_one_buffer_per_permit() {
+        let hasher = PasswordHasher::new(2).await.unwrap();
+        let hashes = (0..6).map(|i| {
+            let hasher = hasher.clone();
+            async move {
+                hasher
+                    .hash(Password::for_login(format!("password number {i}")))
+                    .await
+                    .unwrap()
+            }
+        });
+        let hashes = futures::future::join_all(hashes).await;
+        assert_eq!(hashes.len(), 6);
+        let buffers = hasher.memory.lock().unwrap().len();
+        assert!((1..=2).contains(&buffers), "{buffers} buffers");
     }
 }

@@ -1,19 +1,31 @@
-//! The first-party JSON API: `POST /auth/register` and `POST /auth/login`.
-//! Errors use the shared JSON shape (`service_kit::api_error`).
+//! The first-party JSON API's entry points: `POST /auth/register`, `POST /auth/login`,
+//! `POST /auth/refresh`, `POST /auth/logout` and `GET /auth/config`. The calls made
+//! within a session are in [`super::auth_sessions`]. Errors use the shared JSON shape
+//! (`service_kit::api_error`).
 
+use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::SecondsFormat;
 use serde::{Deserialize, Serialize};
-use service_kit::api_error::{ApiError, ApiJson};
+use serde_json::{Value, json};
+use service_kit::api_error::{ApiError, ApiJson, optional_json};
 
+use super::auth_sessions::{ApiSession, CSRF_HEADER, csrf_failed, csrf_header, rfc3339};
+use super::refresh_cookie;
 use crate::accounts::{Accounts, LoginError, RegisterError};
+use crate::api_sessions::SessionTokens;
+use crate::device::Device;
+use crate::domain::Password;
 use crate::endpoints;
 use crate::routes::client_ip::ClientIp;
+use crate::secrets::Secret;
 use crate::startup::AppState;
+use crate::storage::user_sessions::SessionRow;
+use crate::user_sessions::{EndReason, RefreshError, UserSessions};
 
 /// Far above any valid credential pair (254-byte email, 128 4-byte characters).
 const MAX_BODY_BYTES: usize = 4 * 1024;
@@ -22,6 +34,9 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route(endpoints::REGISTER, post(register))
         .route(endpoints::LOGIN, post(login))
+        .route(endpoints::REFRESH, post(refresh))
+        .route(endpoints::LOGOUT, post(logout))
+        .route(endpoints::AUTH_CONFIG, get(config))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
@@ -37,13 +52,6 @@ struct RegisterResponse {
     id: String,
     email: String,
     created_at: String,
-}
-
-#[derive(Serialize)]
-struct LoginResponse {
-    access_token: String,
-    token_type: &'static str,
-    expires_in: u64,
 }
 
 #[tracing::instrument(skip_all)]
@@ -66,12 +74,14 @@ async fn register(
 
 #[tracing::instrument(skip_all)]
 async fn login(
-    State(accounts): State<Accounts>,
+    State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    Device(device): Device,
     ApiJson(body): ApiJson<Credentials>,
 ) -> Result<Response, ApiError> {
-    let issued = accounts
-        .login(&body.email, body.password, ip)
+    let tokens = state
+        .api_sessions
+        .login(&body.email, body.password, ip, &device)
         .await
         .map_err(|e| match e {
             LoginError::InvalidCredentials => ApiError::new(
@@ -85,20 +95,158 @@ async fn login(
             ),
             LoginError::Unexpected(e) => ApiError::internal(&e),
         })?;
-    let body = LoginResponse {
-        access_token: issued.token,
-        token_type: "Bearer",
-        expires_in: issued.expires_in,
+    Ok(session_tokens(&state, tokens))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RefreshBody {
+    refresh_token: Option<String>,
+}
+
+/// `POST /auth/refresh`: the refresh token from the body, or else from the cookie (then
+/// `X-CSRF-Token` must carry the session's CSRF token). New access, refresh and CSRF
+/// tokens; the presented refresh token is used up, and presenting it again ends the
+/// session.
+#[tracing::instrument(skip_all)]
+async fn refresh(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let body: RefreshBody = optional_json(&headers, &body)?;
+    let (presented, csrf) = match body.refresh_token {
+        Some(token) => (token, None),
+        None => match refresh_cookie::read(&headers) {
+            Some(token) => (token, Some(csrf_header(&headers))),
+            None => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "Send the refresh token in the body or the refresh cookie.",
+                ));
+            }
+        },
     };
-    // RFC 6749 §5.1: responses carrying tokens must not be cached.
-    Ok((
+    let tokens = state
+        .api_sessions
+        .refresh(&Secret::from_presented(presented), csrf, ip)
+        .await
+        .map_err(|e| match e {
+            RefreshError::Invalid => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_refresh_token",
+                "The refresh token is invalid, expired or revoked. Sign in again.",
+            ),
+            RefreshError::Csrf => csrf_failed(),
+            RefreshError::Unexpected(e) => ApiError::internal(&e),
+        })?;
+    Ok(session_tokens(&state, tokens))
+}
+
+/// `POST /auth/logout`: ends the session named by the bearer access token, the refresh
+/// token in the body, or the refresh cookie (with `X-CSRF-Token`). 204, and the cookie
+/// is cleared. A session that already ended is not an error.
+#[tracing::instrument(skip_all)]
+async fn logout(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let body: RefreshBody = optional_json(&headers, &body)?;
+    let session = if headers.contains_key(header::AUTHORIZATION) {
+        Some(ApiSession::from_headers(&state, &headers).await?.session)
+    } else if let Some(token) = body.refresh_token {
+        session_of(&state, token).await?
+    } else if let Some(token) = refresh_cookie::read(&headers) {
+        let session = session_of(&state, token).await?;
+        if let Some(session) = &session
+            && !UserSessions::csrf_matches(session, csrf_header(&headers))
+        {
+            return Err(csrf_failed());
+        }
+        session
+    } else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "Send the access token, the refresh token or the refresh cookie.",
+        ));
+    };
+    if let Some(session) = session {
+        state
+            .user_sessions
+            .end(&session.user_id, &session.id, EndReason::SignedOut, ip)
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+    }
+    let clear = refresh_cookie::clear(state.settings.is_https());
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear)]).into_response())
+}
+
+async fn session_of(state: &AppState, token: String) -> Result<Option<SessionRow>, ApiError> {
+    state
+        .user_sessions
+        .of_refresh_token(&Secret::from_presented(token))
+        .await
+        .map_err(|e| ApiError::internal(&e))
+}
+
+/// `GET /auth/config`: public, what a client needs to plan its refreshes.
+async fn config(State(state): State<AppState>) -> Json<Value> {
+    let policy = state.user_sessions.policy();
+    Json(json!({
+        "session_idle_timeout_secs": policy.idle_timeout_secs,
+        "session_lifetime_secs": policy.lifetime_secs,
+        "max_sessions_per_user": policy.max_per_user,
+        "access_token_ttl_secs": state.settings.access_token_ttl_secs,
+        "password_min_length": Password::MIN_CHARS,
+        "password_max_length": Password::MAX_CHARS,
+        "refresh_cookie": refresh_cookie::name(state.settings.is_https()),
+        "csrf_header": CSRF_HEADER,
+    }))
+}
+
+#[derive(Serialize)]
+struct SessionTokensBody {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: u64,
+    refresh_token: String,
+    session_id: String,
+    session_expires_at: String,
+    csrf_token: String,
+}
+
+/// The token response of login and refresh: `no-store` (RFC 6749 §5.1), and the
+/// refresh token also as an `HttpOnly` cookie for browser clients.
+fn session_tokens(state: &AppState, tokens: SessionTokens) -> Response {
+    let now = state.clock.now().timestamp();
+    let cookie = refresh_cookie::set(
+        state.settings.is_https(),
+        tokens.refresh_token.expose(),
+        tokens.session.expires_at - now,
+    );
+    let body = SessionTokensBody {
+        access_token: tokens.access.token,
+        token_type: "Bearer",
+        expires_in: tokens.access.expires_in,
+        refresh_token: tokens.refresh_token.expose().to_owned(),
+        session_id: tokens.session.id,
+        session_expires_at: rfc3339(tokens.session.expires_at),
+        csrf_token: tokens.csrf_token,
+    };
+    (
         [
             (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
             (header::PRAGMA, HeaderValue::from_static("no-cache")),
         ],
+        [(header::SET_COOKIE, cookie)],
         Json(body),
     )
-        .into_response())
+        .into_response()
 }
 
 fn register_error(e: RegisterError) -> ApiError {

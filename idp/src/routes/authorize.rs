@@ -152,10 +152,7 @@ pub async fn proceed(
     let issuer = &state.issuer.0;
     let pending = waiting.pending();
     let request = &pending.request;
-    let user = session
-        .user(now)
-        .await
-        .map_err(|e| PageError::internal(&e))?;
+    let user = session.user().await.map_err(|e| PageError::internal(&e))?;
     let authentication = user.as_ref().map(|u| Authentication {
         user_id: &u.user_id,
         auth_time: u.auth_time,

@@ -1,7 +1,8 @@
 //! The sign-in, registration and consent pages. Each form carries the session's CSRF
 //! token ([`CsrfForm`]); a waiting authorization request travels as the `request`
 //! field, an id into the session, so the only places the browser is sent afterwards
-//! are our own fixed paths (no open redirect).
+//! are our own fixed paths, or a `return_to` path on this site (a [`ReturnTo`]: no
+//! open redirect).
 
 use axum::Form;
 use axum::Router;
@@ -14,7 +15,8 @@ use serde::de::DeserializeOwned;
 use service_kit::clock::Clock;
 
 use crate::accounts::{Accounts, DisplayName, LoginError, RegisterError};
-use crate::domain::Email;
+use crate::device::Device;
+use crate::domain::{Email, ReturnTo};
 use crate::endpoints;
 use crate::oauth::consent;
 use crate::oauth::{ErrorCode, OAuthError, Scope};
@@ -59,15 +61,13 @@ where
             .extensions()
             .get::<tower_sessions::Session>()
             .cloned()
-            .map(BrowserSession::new)
             .ok_or_else(|| {
                 PageError::internal(&anyhow::anyhow!("No session layer on this route"))
             })?;
         let Form(form) = Form::<T>::from_request(request, state)
             .await
             .map_err(|_| PageError::bad_form())?;
-        let valid = session
-            .csrf_matches(form.csrf_token())
+        let valid = crate::sessions::csrf_matches(&session, form.csrf_token())
             .await
             .map_err(|e| PageError::internal(&e))?;
         if !valid {
@@ -78,10 +78,27 @@ where
     }
 }
 
-/// `?request=<id>` of the pages that continue an authorization request.
+/// `?request=<id>` of the pages that continue an authorization request, and
+/// `?return_to=<path>` of a page of ours that asked for a sign-in.
 #[derive(Deserialize)]
 struct PageQuery {
     request: Option<String>,
+    return_to: Option<String>,
+}
+
+/// A `return_to` worth keeping: a path on this site, else nothing (the browser goes
+/// home after signing in, as without one).
+fn return_to(candidate: Option<&str>) -> Option<ReturnTo> {
+    candidate.and_then(|path| ReturnTo::parse(path).ok())
+}
+
+/// The sign-in page's address that comes back to `path` afterwards.
+pub fn login_returning_to(path: &str) -> String {
+    format!(
+        "{}?return_to={}",
+        endpoints::LOGIN_PAGE,
+        url::form_urlencoded::byte_serialize(path.as_bytes()).collect::<String>()
+    )
 }
 
 /// An authorization request waiting for the user to sign in.
@@ -145,9 +162,15 @@ async fn login_page(
         .as_ref()
         .and_then(|w| w.pending.request.login_hint.as_deref())
         .unwrap_or_default();
+    let return_to = return_to(query.return_to.as_deref());
     Ok(pages::render(&LoginPage {
         ctx: PageContext::with_form(&session).await?,
         request,
+        // A waiting authorization request decides where the sign-in goes next.
+        return_to: return_to
+            .as_ref()
+            .filter(|_| request.is_none())
+            .map(AsRef::as_ref),
         client_name,
         email,
         error: None,
@@ -160,6 +183,7 @@ struct LoginForm {
     #[serde(default)]
     csrf_token: String,
     request: Option<String>,
+    return_to: Option<String>,
     #[serde(default)]
     email: String,
     #[serde(default)]
@@ -177,13 +201,21 @@ async fn login(
     State(state): State<AppState>,
     State(accounts): State<Accounts>,
     ClientIp(ip): ClientIp,
+    Device(device): Device,
     session: BrowserSession,
     CsrfForm(form): CsrfForm<LoginForm>,
 ) -> Result<Response, PageError> {
     let now = state.clock.now().timestamp();
     let waiting = waiting_request(&state, &session, form.request.as_deref(), now).await?;
-    match accounts.authenticate(&form.email, form.password, ip).await {
-        Ok(user) => signed_in(&state.clock, &session, &user.id, &user.email, waiting).await,
+    let return_to = return_to(form.return_to.as_deref()).filter(|_| waiting.is_none());
+    match accounts
+        .authenticate(&form.email, form.password, ip, &device)
+        .await
+    {
+        Ok(user) => {
+            let next = Next { waiting, return_to };
+            signed_in(&state.clock, &session, &user.id, &user.email, next).await
+        }
         Err(LoginError::InvalidCredentials) => {
             let (request, client_name) = carried(waiting.as_ref());
             Ok(pages::render_with_status(
@@ -191,6 +223,7 @@ async fn login(
                 &LoginPage {
                     ctx: PageContext::with_form(&session).await?,
                     request,
+                    return_to: return_to.as_ref().map(AsRef::as_ref),
                     client_name,
                     email: form.email.trim(),
                     error: Some(LOGIN_FAILED),
@@ -207,7 +240,7 @@ async fn login(
 }
 
 /// The 429 error page (with the headers of every page) and `Retry-After` in seconds.
-fn too_many_requests(retry_after_secs: u64, message: &'static str) -> Response {
+pub fn too_many_requests(retry_after_secs: u64, message: &'static str) -> Response {
     (
         [(header::RETRY_AFTER, HeaderValue::from(retry_after_secs))],
         PageError::new(StatusCode::TOO_MANY_REQUESTS, "Too many attempts", message),
@@ -215,15 +248,22 @@ fn too_many_requests(retry_after_secs: u64, message: &'static str) -> Response {
         .into_response()
 }
 
+/// Where the browser goes once signed in.
+struct Next {
+    waiting: Option<WaitingRequest>,
+    /// Only when no authorization request is waiting.
+    return_to: Option<ReturnTo>,
+}
+
 /// After a password check or a registration: a new session id, the user recorded, and
-/// a 303 (never a 307: the password must not be re-posted) to the waiting request, or
-/// home.
+/// a 303 (never a 307: the password must not be re-posted) to the waiting request, the
+/// page that asked for the sign-in, or home.
 async fn signed_in(
     clock: &Clock,
     session: &BrowserSession,
     user_id: &str,
     email: &str,
-    waiting: Option<WaitingRequest>,
+    next: Next,
 ) -> Result<Response, PageError> {
     let now = clock.now().timestamp();
     session
@@ -233,9 +273,10 @@ async fn signed_in(
     tracing::info!(user_id, "Signed in to a browser session");
     let Some(WaitingRequest {
         id, mut pending, ..
-    }) = waiting
+    }) = next.waiting
     else {
-        return see_other(endpoints::HOME);
+        let path = next.return_to;
+        return see_other(path.as_ref().map_or(endpoints::HOME, AsRef::as_ref));
     };
     pending.authenticated = true;
     session
@@ -322,12 +363,16 @@ async fn register(
             .await
         {
             Ok(user) => {
+                let next = Next {
+                    waiting,
+                    return_to: None,
+                };
                 return signed_in(
                     &state.clock,
                     &session,
                     &user.id.to_string(),
                     user.email.as_ref(),
-                    waiting,
+                    next,
                 )
                 .await;
             }
@@ -375,11 +420,7 @@ async fn consent_page(
 ) -> Result<Response, PageError> {
     let now = state.clock.now().timestamp();
     let (client, pending) = load_waiting(&state, &session, &query.request, now).await?;
-    let Some(user) = session
-        .user(now)
-        .await
-        .map_err(|e| PageError::internal(&e))?
-    else {
+    let Some(user) = session.user().await.map_err(|e| PageError::internal(&e))? else {
         // Signed out (elsewhere) since: sign in first, then come back.
         return see_other(&with_request(endpoints::LOGIN_PAGE, Some(&query.request)));
     };
@@ -436,11 +477,7 @@ async fn consent_answer(
 ) -> Result<Response, PageError> {
     let now = state.clock.now().timestamp();
     let (client, mut pending) = load_waiting(&state, &session, &form.request, now).await?;
-    let Some(user) = session
-        .user(now)
-        .await
-        .map_err(|e| PageError::internal(&e))?
-    else {
+    let Some(user) = session.user().await.map_err(|e| PageError::internal(&e))? else {
         return see_other(&with_request(endpoints::LOGIN_PAGE, Some(&form.request)));
     };
     match form.decision.as_str() {

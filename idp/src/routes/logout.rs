@@ -25,7 +25,6 @@ use crate::routes::authorize::see_other;
 use crate::routes::login_pages::{CsrfForm, CsrfProtected};
 use crate::sessions::BrowserSession;
 use crate::startup::AppState;
-use crate::storage::grants;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -129,12 +128,7 @@ async fn logout(
     params: &Params,
 ) -> Result<Response, PageError> {
     let request = validate(params, &state.clients, &state.keys, &state.issuer.0).await?;
-    let now = state.clock.now().timestamp();
-    let Some(user) = session
-        .user(now)
-        .await
-        .map_err(|e| PageError::internal(&e))?
-    else {
+    let Some(user) = session.user().await.map_err(|e| PageError::internal(&e))? else {
         return finish(&request);
     };
     let (uri, logout_state) = match &request.redirect {
@@ -192,16 +186,8 @@ async fn confirm(
         &state.issuer.0,
     )
     .await?;
-    let now = state.clock.now().timestamp();
-    if let Some(user) = session
-        .user(now)
-        .await
-        .map_err(|e| PageError::internal(&e))?
-    {
-        let revoked = grants::revoke_for_session(&state.db.pool, &user.sid, now)
-            .await
-            .map_err(|e| PageError::internal(&e))?;
-        tracing::info!(user_id = %user.user_id, revoked_grants = revoked, "Signed out");
+    if let Some(user) = session.user().await.map_err(|e| PageError::internal(&e))? {
+        tracing::info!(user_id = %user.user_id, "Signed out");
     }
     session
         .sign_out()

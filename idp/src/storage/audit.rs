@@ -1,7 +1,8 @@
 //! The `audit_events` table: append-only.
 
 use anyhow::Context;
-use sqlx::AnyPool;
+use sqlx::any::AnyRow;
+use sqlx::{AnyPool, Row};
 
 /// One row as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,13 +13,14 @@ pub struct AuditRow {
     pub user_id: Option<String>,
     pub client_id: Option<String>,
     pub ip: Option<String>,
+    pub device: Option<String>,
     pub detail: Option<String>,
 }
 
 pub async fn insert(pool: &AnyPool, row: &AuditRow) -> anyhow::Result<()> {
     sqlx::query(
-        "INSERT INTO audit_events (at, event, outcome, user_id, client_id, ip, detail) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO audit_events (at, event, outcome, user_id, client_id, ip, device, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(row.at)
     .bind(&row.event)
@@ -26,6 +28,7 @@ pub async fn insert(pool: &AnyPool, row: &AuditRow) -> anyhow::Result<()> {
     .bind(row.user_id.as_deref())
     .bind(row.client_id.as_deref())
     .bind(row.ip.as_deref())
+    .bind(row.device.as_deref())
     .bind(row.detail.as_deref())
     .execute(pool)
     .await
@@ -33,37 +36,49 @@ pub async fn insert(pool: &AnyPool, row: &AuditRow) -> anyhow::Result<()> {
     Ok(())
 }
 
+const COLUMNS: &str = "at, event, outcome, user_id, client_id, ip, device, detail";
+
 /// The latest `limit` events, newest first.
 pub async fn latest(pool: &AnyPool, limit: i64) -> anyhow::Result<Vec<AuditRow>> {
-    type Row = (
-        i64,
-        String,
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    );
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT at, event, outcome, user_id, client_id, ip, detail FROM audit_events \
-         ORDER BY id DESC LIMIT $1",
-    )
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM audit_events ORDER BY id DESC LIMIT $1"
+    ))
     .bind(limit)
     .fetch_all(pool)
     .await
     .context("Failed to read audit events")?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(at, event, outcome, user_id, client_id, ip, detail)| AuditRow {
-                at,
-                event,
-                outcome,
-                user_id,
-                client_id,
-                ip,
-                detail,
-            },
-        )
-        .collect())
+    rows.iter().map(record).collect()
+}
+
+/// The latest `limit` events named `event` about `user_id`, newest first.
+pub async fn latest_for_user(
+    pool: &AnyPool,
+    user_id: &str,
+    event: &str,
+    limit: i64,
+) -> anyhow::Result<Vec<AuditRow>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM audit_events WHERE user_id = $1 AND event = $2 \
+         ORDER BY id DESC LIMIT $3"
+    ))
+    .bind(user_id)
+    .bind(event)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .context("Failed to read audit events")?;
+    rows.iter().map(record).collect()
+}
+
+fn record(row: &AnyRow) -> anyhow::Result<AuditRow> {
+    Ok(AuditRow {
+        at: row.try_get("at")?,
+        event: row.try_get("event")?,
+        outcome: row.try_get("outcome")?,
+        user_id: row.try_get("user_id")?,
+        client_id: row.try_get("client_id")?,
+        ip: row.try_get("ip")?,
+        device: row.try_get("device")?,
+        detail: row.try_get("detail")?,
+    })
 }

@@ -107,19 +107,23 @@ pub async fn revoke_for_session<'e>(
     Ok(result.rows_affected())
 }
 
-/// Revokes every live grant of a user (password change, account closure). Returns how
-/// many.
-pub async fn revoke_for_user<'e>(
+/// Revokes every live grant of a user except those made in `session_id` (a password
+/// change in that session). Returns how many.
+pub async fn revoke_for_user_except_session<'e>(
     executor: impl Executor<'e, Database = Any>,
     user_id: &str,
+    session_id: &str,
     now: i64,
 ) -> anyhow::Result<u64> {
-    let result =
-        sqlx::query("UPDATE grants SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
-            .bind(now)
-            .bind(user_id)
-            .execute(executor)
-            .await
-            .context("Failed to revoke the grants of a user")?;
+    let result = sqlx::query(
+        "UPDATE grants SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL \
+         AND (session_id IS NULL OR session_id <> $3)",
+    )
+    .bind(now)
+    .bind(user_id)
+    .bind(session_id)
+    .execute(executor)
+    .await
+    .context("Failed to revoke the grants of a user")?;
     Ok(result.rows_affected())
 }

@@ -8,8 +8,10 @@ pub mod clients;
 pub mod codes;
 pub mod consents;
 pub mod grants;
+pub mod housekeeping;
 pub mod keys;
 pub mod refresh_tokens;
+pub mod user_sessions;
 pub mod users;
 
 use service_kit::db::Migrations;

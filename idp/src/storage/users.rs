@@ -85,3 +85,20 @@ fn record((id, email, name, password_hash, created_at): UserRow) -> UserRecord {
         created_at,
     }
 }
+
+/// Replaces a user's password hash. `true` if the user exists.
+pub async fn update_password_hash(
+    pool: &AnyPool,
+    id: &str,
+    password_hash: &str,
+    now: i64,
+) -> anyhow::Result<bool> {
+    let result = sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+        .bind(password_hash)
+        .bind(now)
+        .bind(id)
+        .execute(pool)
+        .await
+        .context("Failed to change a password")?;
+    Ok(result.rows_affected() > 0)
+}

@@ -1,7 +1,8 @@
 //! The idp's pages in a real browser: headless Chromium driven over WebDriver
 //! (Debian's `chromium` and `chromedriver`). A person signs in through the login and
 //! consent pages and lands on the client's redirect URI with a code, the state and the
-//! issuer; every page renders without a console error (a CSP violation is one).
+//! issuer; signed in on two browsers, they end one session from the other's account
+//! page. Every page renders without a console error (a CSP violation is one).
 //!
 //! Without Chromium the tests print why and pass, unless `REQUIRE_BROWSER=1` (CI), where
 //! a missing or broken browser fails them. `CHROMIUM` and `CHROMEDRIVER` override the
@@ -214,6 +215,110 @@ async fn a_new_person_registers_in_chromium_and_later_signs_out_through_the_clie
     .await;
 }
 
+#[tokio::test]
+async fn a_person_signed_in_on_two_browsers_ends_the_other_session_from_the_account_page() {
+    let app = spawn_app().await;
+    let email = "ada@example.com";
+    app.register(email).await;
+
+    with_two_chromiums(async |first, second| {
+        // The first browser signs in at the sign-in page and goes to the account page
+        // from home.
+        first.goto(&app.url("/login")).await.unwrap();
+        sign_in_on_the_page(&first, email).await;
+        wait_for_url(&first, &app.url("/")).await;
+        first
+            .find(Locator::LinkText("Your account"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_for_xpath(&first, "//h1[. = 'Your account']").await;
+        assert_eq!(session_items(&first).await, 1);
+        assert_no_console_errors(&first, "the account page").await;
+
+        // The second one asks for the account page, signs in, and comes back to it.
+        second.goto(&app.url("/account")).await.unwrap();
+        wait_for(&second, "input[name=password]").await;
+        assert_no_console_errors(&second, "the login page on the way to the account").await;
+        sign_in_on_the_page(&second, email).await;
+        wait_for_url(&second, &app.url("/account")).await;
+        wait_for_xpath(&second, "//h1[. = 'Your account']").await;
+        assert_eq!(session_items(&second).await, 2);
+        assert_no_console_errors(&second, "the account page after signing in").await;
+
+        // The first one sees both sessions, its own marked, and ends the other one.
+        first.refresh().await.unwrap();
+        wait_for_xpath(&first, "//h1[. = 'Your account']").await;
+        assert_eq!(session_items(&first).await, 2);
+        let current = first
+            .find(Locator::Css("li.session.current"))
+            .await
+            .unwrap();
+        assert!(current.text().await.unwrap().contains("This device"));
+        first
+            .find(Locator::XPath(OTHER_SESSIONS_END_BUTTON))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let notice = wait_for(&first, "div.notice").await;
+        assert_eq!(
+            notice.text().await.unwrap(),
+            "Session ended. That device is signed out."
+        );
+        assert_eq!(session_items(&first).await, 1, "the other session is gone");
+        assert!(
+            first
+                .find(Locator::XPath(OTHER_SESSIONS_END_BUTTON))
+                .await
+                .is_err()
+        );
+        assert_eq!(
+            first.current_url().await.unwrap().as_str(),
+            app.url("/account")
+        );
+        assert_no_console_errors(&first, "the account page after ending a session").await;
+
+        // The second one is signed out: reloading shows the sign-in page.
+        second.refresh().await.unwrap();
+        wait_for(&second, "input[name=password]").await;
+        let url = second.current_url().await.unwrap();
+        assert!(url.as_str().starts_with(&app.url("/login?")), "{url}");
+        assert_no_console_errors(&second, "the sign-in page after the session ended").await;
+    })
+    .await;
+}
+
+/// The End button of a session other than this browser's.
+const OTHER_SESSIONS_END_BUTTON: &str = "//li[contains(@class, 'session') and \
+     not(contains(@class, 'current'))]//button[contains(., 'End')]";
+
+/// On a sign-in page: the email, [`PASSWORD`], submit.
+async fn sign_in_on_the_page(browser: &Client, email: &str) {
+    let password = wait_for(browser, "input[name=password]").await;
+    fill(browser, "email", email).await;
+    password.send_keys(PASSWORD).await.unwrap();
+    browser
+        .form(Locator::XPath("//form[.//input[@name='password']]"))
+        .await
+        .unwrap()
+        .submit()
+        .await
+        .unwrap();
+}
+
+/// How many sessions the account page lists.
+async fn session_items(browser: &Client) -> usize {
+    browser
+        .find_all(Locator::Css("ul.sessions > li.session"))
+        .await
+        .unwrap()
+        .len()
+}
+
 const ALLOW_BUTTON: &str = "//button[contains(translate(normalize-space(.), 'ALOW', 'alow'), \
                             'allow') or @value='allow']";
 
@@ -374,10 +479,33 @@ async fn with_chromium(test: impl AsyncFnOnce(Client)) {
     let Some(chromium) = Chromium::start().await else {
         return;
     };
-    let outcome = AssertUnwindSafe(tokio::time::timeout(TEST_TIMEOUT, test(chromium.client())))
+    let client = chromium.client();
+    supervise(vec![chromium], test(client)).await;
+}
+
+/// Like [`with_chromium`], with two browsers that share nothing (each its own
+/// chromedriver and profile, so their own cookies): two devices of one person.
+async fn with_two_chromiums(test: impl AsyncFnOnce(Client, Client)) {
+    let Some(first) = Chromium::start().await else {
+        return;
+    };
+    let Some(second) = Chromium::start().await else {
+        first.shutdown().await;
+        return;
+    };
+    let (a, b) = (first.client(), second.client());
+    supervise(vec![first, second], test(a, b)).await;
+}
+
+/// Runs `test` with a time limit, then shuts `browsers` down whatever happened, then
+/// reports the test's panic or timeout.
+async fn supervise(browsers: Vec<Chromium>, test: impl Future<Output = ()>) {
+    let outcome = AssertUnwindSafe(tokio::time::timeout(TEST_TIMEOUT, test))
         .catch_unwind()
         .await;
-    chromium.shutdown().await;
+    for browser in browsers {
+        browser.shutdown().await;
+    }
     match outcome {
         Ok(Ok(())) => {}
         Ok(Err(_)) => panic!("the browser test took longer than {TEST_TIMEOUT:?}"),

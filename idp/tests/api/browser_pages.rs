@@ -517,3 +517,43 @@ async fn registration_needs_the_csrf_token_too() {
         .unwrap();
     assert_eq!(count.0, 0);
 }
+
+#[tokio::test]
+async fn a_browser_sign_in_ends_after_the_idle_timeout_and_the_lifetime_on_the_idps_clock() {
+    let app = crate::helpers::spawn_app_with_clock(
+        service_kit::testing::fresh_database("idp").await,
+        service_kit::clock::Clock::system(),
+        |s| {
+            s.session_idle_timeout_secs = 600;
+            s.session_lifetime_secs = 1800;
+        },
+    )
+    .await;
+    app.register("ada@example.com").await;
+    let signed_in = |html: &str| html.contains("Signed in as");
+
+    let browser = browser();
+    sign_in(&app, &browser, "ada@example.com").await;
+    app.clock.shift(chrono::Duration::seconds(590));
+    assert!(
+        signed_in(&page(&browser, &app.url("/")).await),
+        "used within the idle timeout"
+    );
+    app.clock.shift(chrono::Duration::seconds(601));
+    assert!(
+        !signed_in(&page(&browser, &app.url("/")).await),
+        "idle too long"
+    );
+
+    let browser = super::browser_helpers::browser();
+    sign_in(&app, &browser, "ada@example.com").await;
+    for _ in 0..3 {
+        app.clock.shift(chrono::Duration::seconds(500));
+        assert!(signed_in(&page(&browser, &app.url("/")).await));
+    }
+    app.clock.shift(chrono::Duration::seconds(301));
+    assert!(
+        !signed_in(&page(&browser, &app.url("/")).await),
+        "past the lifetime"
+    );
+}

@@ -1,6 +1,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use idp::keys::lifecycle::KeyRotation;
+use idp::maintenance::Housekeeping;
 use idp::settings::Settings;
 use idp::startup::Application;
 use reqwest::Response;
@@ -29,6 +30,7 @@ pub struct TestApp {
     pub clock: Clock,
     /// The app's key maintenance: `tick()` applies due key transitions and reloads.
     pub key_rotation: KeyRotation,
+    pub housekeeping: Housekeeping,
     stop: oneshot::Sender<()>,
     server: JoinHandle<anyhow::Result<()>>,
 }
@@ -87,6 +89,7 @@ pub async fn try_spawn_app_with_clock(
     };
     let db = app.db().clone();
     let key_rotation = app.key_rotation();
+    let housekeeping = app.housekeeping();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
@@ -102,6 +105,7 @@ pub async fn try_spawn_app_with_clock(
         database,
         clock,
         key_rotation,
+        housekeeping,
         stop,
         server,
     })

@@ -16,7 +16,18 @@ async fn login_answers_a_bearer_token_that_expires_in_900_seconds_and_is_not_cac
     let body: Value = response.json().await.unwrap();
     let mut keys: Vec<&String> = body.as_object().unwrap().keys().collect();
     keys.sort();
-    assert_eq!(keys, ["access_token", "expires_in", "token_type"]);
+    assert_eq!(
+        keys,
+        [
+            "access_token",
+            "csrf_token",
+            "expires_in",
+            "refresh_token",
+            "session_expires_at",
+            "session_id",
+            "token_type"
+        ]
+    );
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 900);
 }
@@ -44,6 +55,7 @@ async fn access_tokens_follow_rfc_9068() {
             "iss",
             "jti",
             "scope",
+            "sid",
             "sub"
         ]
     );

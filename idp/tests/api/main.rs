@@ -3,6 +3,7 @@
 //! (SQLite by default, PostgreSQL with TEST_DATABASE=postgres).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod account_page;
 mod audit;
 mod authorize;
 mod browser;
@@ -11,6 +12,7 @@ mod browser_pages;
 mod discovery;
 mod health;
 mod helpers;
+mod housekeeping;
 mod introspection;
 mod keys;
 mod login;
@@ -22,6 +24,7 @@ mod pages;
 mod persistence;
 mod register;
 mod revocation;
+mod session_api;
 mod throttling;
 mod token_authorization_code;
 mod token_client_auth;

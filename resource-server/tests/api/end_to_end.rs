@@ -47,3 +47,20 @@ async fn an_expired_token_from_the_idp_is_refused() {
     let token = register_and_log_in(&idp, "late@example.com").await;
     assert_invalid_token(app.get("/users/me", Some(&token)).await).await;
 }
+
+#[tokio::test]
+async fn an_access_token_outlives_its_ended_session_until_it_expires() {
+    // Validation is offline: ending a session at the idp ends its refresh tokens, but a
+    // short-lived access token already issued keeps working here until its `exp`.
+    let idp = spawn(Clock::system()).await;
+    let app = spawn_app_with(|s| s.issuer = idp.issuer.clone()).await;
+    let token = register_and_log_in(&idp, "ended@example.com").await;
+    let response = reqwest::Client::new()
+        .post(format!("{}/auth/logout", idp.address))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    assert_eq!(app.get("/users/me", Some(&token)).await.status(), 200);
+}

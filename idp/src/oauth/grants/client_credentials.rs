@@ -39,6 +39,7 @@ pub(super) async fn exchange(
             client_id: client.id.to_string(),
             scope: scope.to_string(),
             email: None,
+            session_id: None,
             lifetime_secs: service.settings.access_token_ttl_secs,
         })
         .await?;

@@ -163,6 +163,7 @@ impl TokenService {
                 client_id: client.id.to_string(),
                 scope: scope.to_string(),
                 email: scope.contains("email").then(|| user.email.clone()),
+                session_id: None,
                 lifetime_secs: self.settings.access_token_ttl_secs,
             })
             .await?;

@@ -1,0 +1,394 @@
+//! The account page, `/account`: the signed-in user's live sessions (this browser's
+//! marked), ending one or all the others, changing the password, and recent sign-in
+//! activity. Only for a signed-in browser; anyone else is sent to the sign-in page,
+//! which comes back here.
+//!
+//! Each form carries the session's CSRF token ([`CsrfForm`]) and, once it did its
+//! work, redirects back here with a notice (Post/Redirect/Get), so a reload never
+//! posts twice. Ending a session ends its refresh tokens and revokes the grants made
+//! in it ([`UserSessions::end`](crate::user_sessions::UserSessions::end)); a browser
+//! whose session ended is signed out on its next request.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use chrono::DateTime;
+use serde::Deserialize;
+
+use crate::accounts::PasswordChangeError;
+use crate::endpoints;
+use crate::pages::views::{AccountPage, ActivityLine, PasswordErrors, SessionLine};
+use crate::pages::{self, PageContext, PageError};
+use crate::routes::auth_sessions::rfc3339;
+use crate::routes::authorize::see_other;
+use crate::routes::client_ip::ClientIp;
+use crate::routes::login_pages::{CsrfForm, CsrfProtected, login_returning_to, too_many_requests};
+use crate::sessions::{BrowserSession, SignedInUser};
+use crate::startup::AppState;
+use crate::storage::audit::AuditRow;
+use crate::storage::user_sessions::SessionRow;
+use crate::user_sessions::EndReason;
+
+const SESSION_ENDED: &str = "Session ended. That device is signed out.";
+/// For an unknown id, one already over, and another user's: the same answer.
+const SESSION_ALREADY_OVER: &str = "That session had already ended.";
+const PASSWORD_CHANGED: &str = "Password changed. Your other sessions were signed out.";
+const WRONG_CURRENT_PASSWORD: &str = "The current password is incorrect.";
+const PASSWORDS_DIFFER: &str = "The passwords do not match.";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(endpoints::ACCOUNT_PAGE, get(account_page))
+        .route(endpoints::ACCOUNT_END_SESSION, post(end_session))
+        .route(
+            endpoints::ACCOUNT_END_OTHER_SESSIONS,
+            post(end_other_sessions),
+        )
+        .route(endpoints::ACCOUNT_PASSWORD, post(change_password))
+}
+
+/// The signed-in user, or the redirect to the sign-in page (which returns here).
+async fn signed_in(session: &BrowserSession) -> Result<Result<SignedInUser, Response>, PageError> {
+    match session.user().await.map_err(|e| PageError::internal(&e))? {
+        Some(user) => Ok(Ok(user)),
+        None => Ok(Err(see_other(&login_returning_to(
+            endpoints::ACCOUNT_PAGE,
+        ))?)),
+    }
+}
+
+/// Back to the account page with `notice` shown once there.
+async fn back_with(session: &BrowserSession, notice: &str) -> Result<Response, PageError> {
+    session
+        .set_flash(notice)
+        .await
+        .map_err(|e| PageError::internal(&e))?;
+    see_other(endpoints::ACCOUNT_PAGE)
+}
+
+#[tracing::instrument(skip_all)]
+async fn account_page(
+    State(state): State<AppState>,
+    session: BrowserSession,
+) -> Result<Response, PageError> {
+    let user = match signed_in(&session).await? {
+        Ok(user) => user,
+        Err(redirect) => return Ok(redirect),
+    };
+    let flash = session
+        .take_flash()
+        .await
+        .map_err(|e| PageError::internal(&e))?;
+    let ctx = PageContext::with_form(&session).await?.with_flash(flash);
+    render(
+        &state,
+        ctx,
+        &user,
+        PasswordErrors::default(),
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// The account page as `user` sees it now.
+async fn render(
+    state: &AppState,
+    ctx: PageContext,
+    user: &SignedInUser,
+    password_errors: PasswordErrors,
+    status: StatusCode,
+) -> Result<Response, PageError> {
+    let now = state.clock.now().timestamp();
+    let mut sessions = state
+        .user_sessions
+        .list(&user.user_id)
+        .await
+        .map_err(|e| PageError::internal(&e))?;
+    // This device first; the rest stay most recently used first (a stable sort).
+    sessions.sort_by_key(|s| s.id != user.sid);
+    let activity = state
+        .user_sessions
+        .sign_in_activity(&user.user_id)
+        .await
+        .map_err(|e| PageError::internal(&e))?;
+    let access_lifetime = i64::try_from(state.settings.access_token_ttl_secs).unwrap_or(i64::MAX);
+    let page = AccountPage {
+        ctx,
+        email: &user.email,
+        sessions: sessions
+            .iter()
+            .map(|s| session_line(s, &user.sid, now))
+            .collect(),
+        activity: activity.iter().map(activity_line).collect(),
+        password_errors,
+        access_lifetime: duration(access_lifetime),
+        end_session_path: endpoints::ACCOUNT_END_SESSION,
+        end_others_path: endpoints::ACCOUNT_END_OTHER_SESSIONS,
+        password_path: endpoints::ACCOUNT_PASSWORD,
+        logout_path: endpoints::END_SESSION,
+    };
+    Ok(pages::render_with_status(status, &page))
+}
+
+fn session_line(session: &SessionRow, current: &str, now: i64) -> SessionLine {
+    SessionLine {
+        id: session.id.clone(),
+        device: session.device.clone(),
+        kind: (session.kind != "browser").then_some("App"),
+        ip: session.ip.clone().unwrap_or_else(|| "Unknown".to_owned()),
+        last_active: ago(now, session.last_seen_at),
+        last_active_at: rfc3339(session.last_seen_at),
+        signed_in: date(session.created_at),
+        signed_in_at: rfc3339(session.created_at),
+        current: session.id == current,
+    }
+}
+
+fn activity_line(row: &AuditRow) -> ActivityLine {
+    ActivityLine {
+        at: date(row.at),
+        at_rfc3339: rfc3339(row.at),
+        outcome: outcome_in_words(&row.outcome),
+        succeeded: row.outcome == "success",
+        ip: row.ip.clone().unwrap_or_else(|| "Unknown".to_owned()),
+        device: row
+            .device
+            .clone()
+            .unwrap_or_else(|| "Unknown device".to_owned()),
+    }
+}
+
+/// The audit trail's sign-in outcomes, as the account's owner reads them.
+fn outcome_in_words(outcome: &str) -> &'static str {
+    match outcome {
+        "success" => "Signed in",
+        "failure" => "Wrong password",
+        "locked" => "Refused: account locked after repeated wrong passwords",
+        "throttled" => "Refused: too many attempts from that network",
+        _ => "Other",
+    }
+}
+
+/// "23 Nov 2026, 08:30 UTC".
+fn date(unix_secs: i64) -> String {
+    DateTime::from_timestamp(unix_secs, 0)
+        .unwrap_or_default()
+        .format("%-d %b %Y, %H:%M UTC")
+        .to_string()
+}
+
+/// "Just now", "5 minutes ago", "3 hours ago", "2 days ago".
+fn ago(now: i64, then: i64) -> String {
+    let secs = now.saturating_sub(then);
+    if secs < 60 {
+        "Just now".to_owned()
+    } else {
+        format!("{} ago", duration(secs))
+    }
+}
+
+/// A duration in its largest whole unit: "1 minute", "15 minutes", "2 hours", "7 days".
+fn duration(secs: i64) -> String {
+    let (count, unit) = match secs {
+        ..3_600 => ((secs / 60).max(1), "minute"),
+        3_600..86_400 => (secs / 3_600, "hour"),
+        _ => (secs / 86_400, "day"),
+    };
+    if count == 1 {
+        format!("1 {unit}")
+    } else {
+        format!("{count} {unit}s")
+    }
+}
+
+#[derive(Deserialize)]
+struct EndSessionForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    session_id: String,
+}
+
+impl CsrfProtected for EndSessionForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
+#[tracing::instrument(skip_all)]
+async fn end_session(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    session: BrowserSession,
+    CsrfForm(form): CsrfForm<EndSessionForm>,
+) -> Result<Response, PageError> {
+    let user = match signed_in(&session).await? {
+        Ok(user) => user,
+        Err(redirect) => return Ok(redirect),
+    };
+    if form.session_id == user.sid {
+        // This browser's own session: that is signing out.
+        session
+            .sign_out()
+            .await
+            .map_err(|e| PageError::internal(&e))?;
+        return see_other(endpoints::HOME);
+    }
+    // Only the user's own sessions end: any other id changes nothing.
+    let ended = state
+        .user_sessions
+        .end(&user.user_id, &form.session_id, EndReason::EndedByUser, ip)
+        .await
+        .map_err(|e| PageError::internal(&e))?;
+    back_with(
+        &session,
+        if ended {
+            SESSION_ENDED
+        } else {
+            SESSION_ALREADY_OVER
+        },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct EndOthersForm {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+impl CsrfProtected for EndOthersForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
+#[tracing::instrument(skip_all)]
+async fn end_other_sessions(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    session: BrowserSession,
+    CsrfForm(_form): CsrfForm<EndOthersForm>,
+) -> Result<Response, PageError> {
+    let user = match signed_in(&session).await? {
+        Ok(user) => user,
+        Err(redirect) => return Ok(redirect),
+    };
+    let ended = state
+        .user_sessions
+        .end_others(&user.user_id, Some(&user.sid), EndReason::EndedByUser, ip)
+        .await
+        .map_err(|e| PageError::internal(&e))?;
+    let notice = match ended {
+        0 => "You were not signed in anywhere else.".to_owned(),
+        1 => "Ended 1 other session.".to_owned(),
+        n => format!("Ended {n} other sessions."),
+    };
+    back_with(&session, &notice).await
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+    #[serde(default)]
+    new_password_confirmation: String,
+}
+
+impl CsrfProtected for PasswordForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
+#[tracing::instrument(skip_all)]
+async fn change_password(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    session: BrowserSession,
+    CsrfForm(form): CsrfForm<PasswordForm>,
+) -> Result<Response, PageError> {
+    let user = match signed_in(&session).await? {
+        Ok(user) => user,
+        Err(redirect) => return Ok(redirect),
+    };
+    let mut errors = PasswordErrors::default();
+    // A typo in the confirmation is caught before the current password is checked, so
+    // it costs no attempt.
+    if form.new_password != form.new_password_confirmation {
+        errors.new_password_confirmation = Some(PASSWORDS_DIFFER.to_owned());
+    } else {
+        let changed = state
+            .accounts
+            .change_password(
+                &user.user_id,
+                &user.sid,
+                form.current_password,
+                form.new_password,
+                ip,
+            )
+            .await;
+        match changed {
+            Ok(()) => return back_with(&session, PASSWORD_CHANGED).await,
+            Err(PasswordChangeError::WrongCurrentPassword) => {
+                errors.current_password = Some(WRONG_CURRENT_PASSWORD.to_owned());
+            }
+            Err(PasswordChangeError::InvalidPassword(e)) => {
+                errors.new_password = Some(e.to_string());
+            }
+            Err(PasswordChangeError::Throttled { retry_after_secs }) => {
+                return Ok(too_many_requests(
+                    retry_after_secs,
+                    "Too many wrong passwords from your network. Wait a few minutes, then \
+                     try again.",
+                ));
+            }
+            Err(PasswordChangeError::Unexpected(e)) => return Err(PageError::internal(&e)),
+        }
+    }
+    let ctx = PageContext::with_form(&session).await?;
+    render(&state, ctx, &user, errors, StatusCode::UNPROCESSABLE_ENTITY).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_said_in_their_largest_whole_unit() {
+        assert_eq!(duration(0), "1 minute");
+        assert_eq!(duration(60), "1 minute");
+        assert_eq!(duration(900), "15 minutes");
+        assert_eq!(duration(3_600), "1 hour");
+        assert_eq!(duration(3 * 3_600 + 59), "3 hours");
+        assert_eq!(duration(7 * 86_400), "7 days");
+    }
+
+    #[test]
+    fn last_activity_is_relative_to_now() {
+        assert_eq!(ago(1_000, 1_000), "Just now");
+        assert_eq!(ago(1_000, 1_100), "Just now", "a clock a little behind");
+        assert_eq!(ago(1_000, 941), "Just now");
+        assert_eq!(ago(1_000, 880), "2 minutes ago");
+        assert_eq!(ago(200_000, 0), "2 days ago");
+    }
+
+    #[test]
+    fn dates_are_utc_and_readable() {
+        assert_eq!(date(1_795_422_600), "23 Nov 2026, 08:30 UTC");
+        assert_eq!(date(1_795_422_600 - 8 * 86_400), "15 Nov 2026, 08:30 UTC");
+    }
+
+    #[test]
+    fn every_recorded_outcome_has_words() {
+        for outcome in ["success", "failure", "locked", "throttled"] {
+            assert_ne!(outcome_in_words(outcome), "Other", "{outcome}");
+        }
+    }
+}
