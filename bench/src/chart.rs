@@ -1,5 +1,6 @@
-//! `docs/benchmarks.svg`: six small bar charts, each scenario beside its baseline, with
-//! the targets of issue 6 drawn in, so the picture reads at a glance.
+//! `docs/benchmarks.svg` (`benchmarks-postgres.svg`): six small bar charts, each
+//! scenario beside its baseline, with the targets of issue 6 drawn in, so the picture
+//! reads at a glance.
 
 use std::path::Path;
 
@@ -113,7 +114,7 @@ fn panels(run: &Run) -> Vec<Panel<'static>> {
             .map(|s| s.target_ratio.map(|t| t * 100.0))
             .collect(),
         lines: vec![],
-        format: |v| format!("{v:.0} %"),
+        format: |v| format!("{v:.1} %"),
     };
     let throughput = Panel {
         title: "Throughput (per second, log scale)",
@@ -341,6 +342,7 @@ fn draw(area: &DrawingArea<SVGBackend<'_>, Shift>, panel: &Panel<'_>) -> anyhow:
             .x_label_formatter(&label)
             .y_desc(panel.y_desc)
             .y_label_formatter(&|v| report::thousands(*v))
+            .light_line_style(TRANSPARENT)
             .label_style(("sans-serif", 12))
             .set_tick_mark_size(LabelAreaPosition::Bottom, 0)
             .draw()
@@ -348,7 +350,7 @@ fn draw(area: &DrawingArea<SVGBackend<'_>, Shift>, panel: &Panel<'_>) -> anyhow:
         bars(&mut chart, panel, lo)?;
     } else {
         let mut chart = builder
-            .build_cartesian_2d(x_range, 0.0..hi * 1.25)
+            .build_cartesian_2d(x_range, 0.0..hi * 1.4)
             .map_err(|e| anyhow!("{e:?}"))?;
         chart
             .configure_mesh()
@@ -356,6 +358,8 @@ fn draw(area: &DrawingArea<SVGBackend<'_>, Shift>, panel: &Panel<'_>) -> anyhow:
             .x_labels(usize::try_from(groups * GROUP + 1)?)
             .x_label_formatter(&label)
             .y_desc(panel.y_desc)
+            .y_label_formatter(&|v| format!("{v:.0}"))
+            .light_line_style(TRANSPARENT)
             .label_style(("sans-serif", 12))
             .set_tick_mark_size(LabelAreaPosition::Bottom, 0)
             .draw()

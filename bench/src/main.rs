@@ -5,7 +5,7 @@
 //! `--postgres`), drives them with its own closed-loop load generator, and measures every
 //! figure as a ratio to a baseline measured in the same run on the same cores: bare
 //! RS256 signing, bare Argon2id, and a bare axum handler. It prints a table and writes
-//! `docs/BENCHMARKS.md` and `docs/benchmarks.svg`.
+//! `docs/BENCHMARKS.md` and `docs/benchmarks.svg` (`-postgres` ones for PostgreSQL).
 
 mod baseline;
 mod chart;
@@ -66,16 +66,32 @@ struct Options {
     /// Seconds of load per scenario (after a warm-up); overrides --quick and --long.
     #[arg(long)]
     seconds: Option<f64>,
-    /// Where to write BENCHMARKS.md and benchmarks.svg [default: docs/, except with --quick].
+    /// Where to write the report and its chart (BENCHMARKS.md and benchmarks.svg, or
+    /// BENCHMARKS-postgres.md and benchmarks-postgres.svg) [default: docs/, except with
+    /// --quick].
     #[arg(long)]
     out: Option<PathBuf>,
     /// Do not run `cargo build` for the services first.
     #[arg(long)]
     no_build: bool,
     /// Run only this scenario (repeat for several), e.g. while profiling a service;
-    /// writes no report unless --out says where.
+    /// writes no report unless --out says where (nor does --set).
     #[arg(long, value_enum)]
     only: Vec<Only>,
+    /// A setting for the services, e.g. `--set IDP_MAX_CONCURRENT_HASHES=1` (repeat for
+    /// several): `IDP_*` go to the idp, `RS_*` to the resource server. The defaults are
+    /// what is measured otherwise.
+    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_setting)]
+    settings: Vec<(String, String)>,
+}
+
+fn parse_setting(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((name, value)) if name.starts_with("IDP_") || name.starts_with("RS_") => {
+            Ok((name.to_owned(), value.to_owned()))
+        }
+        _ => Err("expected IDP_NAME=VALUE or RS_NAME=VALUE".to_owned()),
+    }
 }
 
 fn main() -> ExitCode {
@@ -130,6 +146,7 @@ async fn all(options: Options) -> anyhow::Result<ExitCode> {
         },
         only: options.only.clone(),
         sweep: !options.quick,
+        settings: options.settings.clone(),
     };
     let mut backend = if options.postgres {
         Backend::postgres(&options.postgres_url).await?
@@ -161,16 +178,19 @@ async fn all(options: Options) -> anyhow::Result<ExitCode> {
     // A quick or partial run never replaces the published figures by itself.
     let out = match options.out {
         Some(out) => Some(out),
-        None if !options.quick && options.only.is_empty() => Some(workspace_root().join("docs")),
+        None if !options.quick && options.only.is_empty() && options.settings.is_empty() => {
+            Some(workspace_root().join("docs"))
+        }
         None => None,
     };
     if let Some(out) = out {
         std::fs::create_dir_all(&out)
             .with_context(|| format!("Failed to create {}", out.display()))?;
-        let md = out.join("BENCHMARKS.md");
+        let files = run.files();
+        let md = out.join(files.markdown);
         std::fs::write(&md, run.markdown())
             .with_context(|| format!("Failed to write {}", md.display()))?;
-        let svg = out.join("benchmarks.svg");
+        let svg = out.join(files.chart);
         chart::write(&run, &svg)?;
         eprintln!("== wrote {} and {}", md.display(), svg.display());
     }
@@ -181,10 +201,15 @@ async fn all(options: Options) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// How this run was started, for the report (`cargo run --release -p bench -- ...`).
+/// How this run was started, for the report: through `cargo run` (which sets `CARGO`
+/// for the program it runs) or as the binary itself.
 fn command_line() -> String {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    format!("cargo run --release -p bench -- {}", args.join(" "))
+    if std::env::var_os("CARGO").is_some() {
+        format!("cargo run --release -p bench -- {}", args.join(" "))
+    } else {
+        format!("target/release/bench {}", args.join(" "))
+    }
 }
 
 /// The commit the services were built from, marked when the tree had changes.

@@ -28,6 +28,9 @@ pub struct Plan {
     /// Run the HTTP scenarios at several connection counts (see
     /// [`Plan::connection_sweep`]).
     pub sweep: bool,
+    /// Extra settings for the services (`IDP_*` go to the idp, `RS_*` to the resource
+    /// server), to try a tuning.
+    pub settings: Vec<(String, String)>,
 }
 
 impl Plan {
@@ -46,6 +49,15 @@ impl Plan {
             vec![8 * cores]
         }
     }
+}
+
+/// The `--set` settings meant for the service whose variables start with `prefix`.
+fn extra_settings(plan: &Plan, prefix: &str) -> Vec<(String, String)> {
+    plan.settings
+        .iter()
+        .filter(|(name, _)| name.starts_with(prefix))
+        .cloned()
+        .collect()
 }
 
 /// Keeps the run with the higher throughput.
@@ -132,7 +144,10 @@ async fn run_in(
                 dir.join("keys").display().to_string(),
             ),
             ("RUST_LOG".into(), "warn".into()),
-        ],
+        ]
+        .into_iter()
+        .chain(extra_settings(plan, "IDP_"))
+        .collect(),
         log: dir.join("idp.log"),
     };
     let rs = ServiceConfig {
@@ -148,7 +163,10 @@ async fn run_in(
                 backend.fresh_database("rs", dir).await?,
             ),
             ("RUST_LOG".into(), "warn".into()),
-        ],
+        ]
+        .into_iter()
+        .chain(extra_settings(plan, "RS_"))
+        .collect(),
         log: dir.join("resource-server.log"),
     };
 

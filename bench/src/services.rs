@@ -96,8 +96,8 @@ pub enum Backend {
 impl Backend {
     pub fn name(&self) -> &'static str {
         match self {
-            Self::Sqlite => "SQLite",
-            Self::Postgres { .. } => "PostgreSQL",
+            Self::Sqlite => crate::report::SQLITE,
+            Self::Postgres { .. } => crate::report::POSTGRES,
         }
     }
 

@@ -241,16 +241,21 @@ impl Accounts {
         ip: ClientIp,
         device: &str,
     ) -> Result<AuthenticatedUser, LoginError> {
+        let account = Key::Account(email);
+        // Both counters in one read; without an address, the account's twice.
+        let [by_ip, by_account] = self
+            .throttle
+            .states([ip.map_or(account, Key::Ip), account])
+            .await?;
         if let Some(ip) = ip
-            && let Some(retry_after_secs) = self.throttle.locked(Key::Ip(ip)).await?
+            && let Some(retry_after_secs) = by_ip.locked_for
         {
             self.audit
                 .record(Event::new(events::SIGN_IN, Outcome::Throttled).ip(Some(ip)))
                 .await;
             return Err(LoginError::Throttled { retry_after_secs });
         }
-        let account = Key::Account(email);
-        let locked = self.throttle.locked(account).await?.is_some();
+        let locked = by_account.locked_for.is_some();
         // Verified even when locked, so a locked account costs the same time.
         let (user, verified) = self.check_password(email, password).await?;
         let user_id = user.as_ref().map(|u| u.id.as_str());
@@ -269,7 +274,11 @@ impl Accounts {
         }
         match user {
             Some(user) if verified => {
-                self.throttle.reset(account).await?;
+                // Nothing on record (nearly every sign-in): nothing to reset. A failure
+                // counted meanwhile stays, as if it came after this success.
+                if by_account.recorded {
+                    self.throttle.reset(account).await?;
+                }
                 tracing::info!(outcome = "success", user_id = %user.id, "Password check");
                 self.audit
                     .record(

@@ -119,6 +119,15 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// What the throttle holds on one key.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KeyState {
+    /// Seconds until its lock ends, if it is locked now.
+    pub locked_for: Option<u64>,
+    /// Whether it has a counter at all: a successful sign-in has something to reset.
+    pub recorded: bool,
+}
+
 #[derive(Clone)]
 pub struct Throttle {
     pool: AnyPool,
@@ -141,9 +150,27 @@ impl Throttle {
 
     /// Seconds until `key`'s lock ends, if it is locked now.
     pub async fn locked(&self, key: Key<'_>) -> anyhow::Result<Option<u64>> {
-        let until = store::locked_until(&self.pool, &key.stored()).await?;
+        let [state] = self.states([key]).await?;
+        Ok(state.locked_for)
+    }
+
+    /// What is on record for each of `keys`, in one database read (a sign-in checks
+    /// two keys on every attempt).
+    pub async fn states<const N: usize>(
+        &self,
+        keys: [Key<'_>; N],
+    ) -> anyhow::Result<[KeyState; N]> {
+        let stored = keys.map(|key| key.stored());
+        let rows = store::locks(&self.pool, &stored).await?;
         let now = self.clock.now().timestamp();
-        Ok((until > now).then(|| u64::try_from(until - now).unwrap_or(1)))
+        Ok(stored.map(|key| {
+            rows.iter()
+                .find(|(k, _)| *k == key)
+                .map_or_else(KeyState::default, |&(_, until)| KeyState {
+                    locked_for: (until > now).then(|| u64::try_from(until - now).unwrap_or(1)),
+                    recorded: true,
+                })
+        }))
     }
 
     /// Counts a failure of `key` under `policy`; the lock it earned, in seconds, if any.
@@ -231,6 +258,58 @@ mod tests {
             ]
         );
         assert_eq!(policy.lock_for(i64::MAX), Some(900));
+    }
+
+    #[tokio::test]
+    async fn states_reads_each_key_in_order_in_one_go() {
+        let test_db = service_kit::testing::fresh_database("idp_throttle").await;
+        let db = service_kit::db::Database::connect(&test_db.url, 2)
+            .await
+            .unwrap();
+        db.migrate(&crate::storage::MIGRATIONS).await.unwrap();
+        let clock = Clock::system();
+        let policy = Policy {
+            max_failures: 2,
+            window_secs: 900,
+            lock_secs: 60,
+            max_lock_secs: 900,
+        };
+        let throttle = Throttle::new(
+            db.pool.clone(),
+            clock,
+            Policies {
+                account: policy,
+                ip: policy,
+                registration: policy,
+            },
+        );
+        let ip = Key::Ip("192.0.2.1".parse().unwrap());
+        let failed = Key::Account("failed@example.com");
+        let clean = Key::Account("clean@example.com");
+        for _ in 0..2 {
+            throttle.fail(ip, &policy).await.unwrap();
+        }
+        throttle.fail(failed, &policy).await.unwrap();
+
+        let [by_ip, by_failed, by_clean] = throttle.states([ip, failed, clean]).await.unwrap();
+        assert!(by_ip.recorded);
+        assert!(matches!(by_ip.locked_for, Some(1..=60)));
+        assert_eq!(
+            by_failed,
+            KeyState {
+                locked_for: None,
+                recorded: true
+            }
+        );
+        assert_eq!(by_clean, KeyState::default());
+        // The same key twice reads the same.
+        let [a, b] = throttle.states([failed, failed]).await.unwrap();
+        assert_eq!(a, b);
+        throttle.reset(failed).await.unwrap();
+        assert_eq!(
+            throttle.states([failed]).await.unwrap(),
+            [KeyState::default()]
+        );
     }
 
     #[test]

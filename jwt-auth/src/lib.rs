@@ -11,7 +11,9 @@
 //!   background before expiry, bounded staleness when the issuer is down, single-flight
 //!   refetch with a cooldown);
 //! - [`claims`]: the typed claims of an access token;
-//! - [`validator`]: the pipeline tying these together ([`TokenValidator`]);
+//! - [`validator`]: the pipeline tying these together ([`TokenValidator`]), with a
+//!   bounded cache of verified tokens (keyed by a hash, never used past `exp`, dropped
+//!   when the key that verified a token leaves the key set);
 //! - [`extractor`]: the axum extractor [`BearerClaims`], its rejection [`AuthRejection`]
 //!   and [`insufficient_scope`] for 403s.
 //!

@@ -3,10 +3,13 @@
 //!
 //! Layers: [`routes`] (HTTP) -> [`profiles`] (use cases and authorization, on the
 //! [`domain`] types) -> [`storage`] (SQL). [`auth`] validates tokens and knows nothing
-//! of profiles.
+//! of profiles. [`profile_cache`] keeps single profiles in memory, and on PostgreSQL
+//! [`profile_changes`] keeps it coherent with the writes of other instances.
 
 pub mod auth;
 pub mod domain;
+pub mod profile_cache;
+pub mod profile_changes;
 pub mod profiles;
 pub mod routes;
 pub mod settings;

@@ -48,6 +48,11 @@ pub struct Settings {
     pub jwks_max_stale_secs: u64,
     /// `RS_JWKS_FETCH_TIMEOUT_SECS`: timeout of each HTTP call to the idp.
     pub jwks_fetch_timeout_secs: u64,
+    /// `RS_PROFILE_CACHE_CAPACITY`: how many profiles are kept in memory for reads by id.
+    pub profile_cache_capacity: u64,
+    /// `RS_PROFILE_CACHE_TTL_SECS`: the longest a cached profile is served. Writes
+    /// invalidate it long before; this bounds a missed invalidation.
+    pub profile_cache_ttl_secs: u64,
     /// `RS_CLOCK_LEEWAY_SECS`: tolerance for `exp`, `nbf` and `iat` (at most 60).
     pub clock_leeway_secs: u64,
     /// `RS_REQUEST_TIMEOUT_SECS`: requests taking longer are answered 408.
@@ -68,6 +73,8 @@ impl Default for Settings {
             jwks_refetch_cooldown_secs: 30,
             jwks_max_stale_secs: 3600,
             jwks_fetch_timeout_secs: 5,
+            profile_cache_capacity: 10_000,
+            profile_cache_ttl_secs: 60,
             clock_leeway_secs: 30,
             request_timeout_secs: 30,
         }
@@ -143,6 +150,8 @@ impl Settings {
             self.jwks_fetch_timeout_secs,
             1,
         )?;
+        at_least("RS_PROFILE_CACHE_CAPACITY", self.profile_cache_capacity, 1)?;
+        at_least("RS_PROFILE_CACHE_TTL_SECS", self.profile_cache_ttl_secs, 1)?;
         at_least("RS_REQUEST_TIMEOUT_SECS", self.request_timeout_secs, 1)?;
         if self.clock_leeway_secs > MAX_CLOCK_LEEWAY_SECS {
             bail!(
@@ -175,6 +184,10 @@ impl Settings {
 
     pub fn jwks_fetch_timeout(&self) -> Duration {
         Duration::from_secs(self.jwks_fetch_timeout_secs)
+    }
+
+    pub fn profile_cache_ttl(&self) -> Duration {
+        Duration::from_secs(self.profile_cache_ttl_secs)
     }
 
     pub fn clock_leeway(&self) -> Duration {
@@ -272,6 +285,14 @@ mod tests {
         );
         assert!(
             message("jwks_cache_secs = 7200").is_some_and(|m| m.contains("RS_JWKS_CACHE_SECS"))
+        );
+        assert!(
+            message("profile_cache_capacity = 0")
+                .is_some_and(|m| m.contains("RS_PROFILE_CACHE_CAPACITY"))
+        );
+        assert!(
+            message("profile_cache_ttl_secs = 0")
+                .is_some_and(|m| m.contains("RS_PROFILE_CACHE_TTL_SECS"))
         );
         assert!(message("no_such_setting = 1").is_some_and(|m| m.contains("no_such_setting")));
     }

@@ -8,11 +8,13 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::FromRef;
 use service_kit::clock::Clock;
-use service_kit::db::Database;
+use service_kit::db::{Backend, Database};
 use service_kit::http::{shutdown_signal, with_common_layers};
 use tokio::net::TcpListener;
 
 use crate::auth::{JwksCache, JwksConfig, TokenValidator, ValidationConfig};
+use crate::profile_cache::{ProfileCache, Sharing};
+use crate::profile_changes::ChangeListener;
 use crate::profiles::Profiles;
 use crate::routes;
 use crate::settings::Settings;
@@ -44,7 +46,7 @@ impl FromRef<AppState> for Profiles {
 
 impl AppState {
     /// Connects to the database, applies the migrations and prepares the (still empty)
-    /// key cache: the idp is not contacted until a token needs checking.
+    /// key and profile caches: the idp is not contacted until a token needs checking.
     pub async fn build(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
         settings.validate()?;
         let db = connect_and_migrate(&settings).await?;
@@ -70,9 +72,18 @@ impl AppState {
             keys,
             clock.clone(),
         );
+        let sharing = match db.backend {
+            Backend::Sqlite => Sharing::Exclusive,
+            Backend::Postgres => Sharing::Shared,
+        };
+        let cache = ProfileCache::new(
+            settings.profile_cache_capacity,
+            settings.profile_cache_ttl(),
+            sharing,
+        );
         Ok(Self {
             settings: Arc::new(settings),
-            profiles: Profiles::new(db.clone(), clock),
+            profiles: Profiles::new(db.clone(), clock, cache),
             db,
             validator,
         })
@@ -147,6 +158,11 @@ impl Application {
         &self.state.db
     }
 
+    /// The profile service, whose cache tests can observe.
+    pub fn profiles(&self) -> &Profiles {
+        &self.state.profiles
+    }
+
     /// The token validator, whose key cache tests can observe.
     pub fn validator(&self) -> &TokenValidator {
         &self.state.validator
@@ -158,7 +174,7 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then drains connections. The background JWKS
-    /// refresher runs for exactly as long.
+    /// refresher and, on PostgreSQL, the profile change listener run for exactly as long.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -169,11 +185,20 @@ impl Application {
             "Resource server listening"
         );
         let refresher = self.state.validator.keys().spawn_refresher();
+        let changes = (self.state.db.backend == Backend::Postgres).then(|| {
+            ChangeListener::spawn(
+                self.state.settings.database_url.clone(),
+                self.state.profiles.cache().clone(),
+            )
+        });
         let served = axum::serve(self.listener, router(self.state))
             .with_graceful_shutdown(shutdown)
             .await
             .context("The server failed");
         refresher.stop();
+        if let Some(changes) = changes {
+            changes.stop();
+        }
         served
     }
 }

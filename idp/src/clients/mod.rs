@@ -27,6 +27,14 @@ pub use model::{
 pub const AUTHENTICATION_CACHE_TTL: Duration = Duration::from_secs(5);
 /// Clients remembered for authentication at most.
 const AUTHENTICATION_CACHE_CAPACITY: u64 = 10_000;
+/// An address found not throttled is not looked up again for this long (by the
+/// injected clock): a lock made on another instance, or by failed password sign-ins,
+/// reaches client authentication here at most this late. Client secrets are 256 random
+/// bits, so the throttle is about load, not guessing. Failures seen here take effect
+/// at once.
+pub const UNTHROTTLED_RECHECK_MILLIS: i64 = 1_000;
+/// Addresses remembered as not throttled at most.
+const UNTHROTTLED_CACHE_CAPACITY: u64 = 10_000;
 
 /// Scopes a new client may ask for unless told otherwise.
 pub const DEFAULT_SCOPE: &str = "openid profile email users:read users:write";
@@ -95,6 +103,8 @@ pub struct Clients {
     /// a service calling `/token` all day needs its client read once, not per token.
     /// Unknown ids are never remembered, so a client is usable as soon as it is created.
     registered: moka::sync::Cache<String, Arc<(Client, Option<String>)>>,
+    /// Addresses found not throttled, with when (clock milliseconds).
+    unthrottled: moka::sync::Cache<IpAddr, i64>,
 }
 
 impl Clients {
@@ -107,6 +117,10 @@ impl Clients {
             registered: moka::sync::Cache::builder()
                 .max_capacity(AUTHENTICATION_CACHE_CAPACITY)
                 .time_to_live(AUTHENTICATION_CACHE_TTL)
+                .build(),
+            unthrottled: moka::sync::Cache::builder()
+                .max_capacity(UNTHROTTLED_CACHE_CAPACITY)
+                .time_to_live(Duration::from_secs(10))
                 .build(),
         }
     }
@@ -229,12 +243,18 @@ impl Clients {
         ip: Option<IpAddr>,
     ) -> Result<Client, ClientAuthError> {
         if let (Some(throttle), Some(ip)) = (&self.throttle, ip)
-            && let Some(retry_after_secs) = throttle.locked(Key::Ip(ip)).await?
+            && !self.recently_unthrottled(ip)
         {
-            self.audit
-                .record(Event::new(events::CLIENT_AUTHENTICATION, Outcome::Throttled).ip(Some(ip)))
-                .await;
-            return Err(ClientAuthError::Throttled { retry_after_secs });
+            if let Some(retry_after_secs) = throttle.locked(Key::Ip(ip)).await? {
+                self.audit
+                    .record(
+                        Event::new(events::CLIENT_AUTHENTICATION, Outcome::Throttled).ip(Some(ip)),
+                    )
+                    .await;
+                return Err(ClientAuthError::Throttled { retry_after_secs });
+            }
+            self.unthrottled
+                .insert(ip, self.clock.now().timestamp_millis());
         }
         match self.check(presented).await? {
             Ok(client) => Ok(client),
@@ -248,6 +268,7 @@ impl Clients {
                     )
                     .await;
                 if let (Some(throttle), Some(ip)) = (&self.throttle, ip) {
+                    self.unthrottled.invalidate(&ip);
                     let policy = &throttle.policies().ip;
                     if let Some(lock) = throttle.fail(Key::Ip(ip), policy).await? {
                         let detail = format!("throttled for {lock} s");
@@ -263,6 +284,14 @@ impl Clients {
                 Err(ClientAuthError::Failed)
             }
         }
+    }
+
+    /// Whether `ip` was found not throttled within [`UNTHROTTLED_RECHECK_MILLIS`].
+    fn recently_unthrottled(&self, ip: IpAddr) -> bool {
+        let now = self.clock.now().timestamp_millis();
+        self.unthrottled
+            .get(&ip)
+            .is_some_and(|checked| (0..UNTHROTTLED_RECHECK_MILLIS).contains(&(now - checked)))
     }
 
     /// The client `client_id` and its secret hash, from the cache or the database.
@@ -331,6 +360,31 @@ mod tests {
         (server, other, test_db)
     }
 
+    /// Two failures in 15 minutes lock for a minute.
+    const STRICT: crate::throttle::Policy = crate::throttle::Policy {
+        max_failures: 2,
+        window_secs: 900,
+        lock_secs: 60,
+        max_lock_secs: 900,
+    };
+
+    /// A server throttled by [`STRICT`], and another throttle on its database and clock
+    /// (another instance, or the password sign-ins).
+    async fn throttled_clients() -> (Clients, Throttle, Clock, service_kit::testing::TestDatabase) {
+        let test_db = service_kit::testing::fresh_database("idp_clients").await;
+        let db = Database::connect(&test_db.url, 2).await.unwrap();
+        db.migrate(&crate::storage::MIGRATIONS).await.unwrap();
+        let clock = Clock::system();
+        let policies = crate::throttle::Policies {
+            account: STRICT,
+            ip: STRICT,
+            registration: STRICT,
+        };
+        let throttle = || Throttle::new(db.pool.clone(), clock.clone(), policies.clone());
+        let server = Clients::new(db.pool.clone(), clock.clone()).with_throttle(throttle());
+        (server, throttle(), clock, test_db)
+    }
+
     fn service_client() -> NewClient {
         NewClient {
             name: "service".to_owned(),
@@ -373,6 +427,47 @@ mod tests {
                 .authenticate(&basic(&client, secret.expose()), None)
                 .await,
             Err(ClientAuthError::Failed)
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_address_throttled_elsewhere_is_refused_here_within_a_second() {
+        let (server, elsewhere, clock, _db) = throttled_clients().await;
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        let (client, secret) = server.create(service_client()).await.unwrap();
+        let right = basic(&client, secret.unwrap().expose());
+        assert!(server.authenticate(&right, Some(ip)).await.is_ok());
+
+        // Failed password sign-ins from that address lock it (through another path).
+        for _ in 0..2 {
+            elsewhere.fail(Key::Ip(ip), &STRICT).await.unwrap();
+        }
+        clock.shift(chrono::Duration::milliseconds(UNTHROTTLED_RECHECK_MILLIS));
+        assert!(matches!(
+            server.authenticate(&right, Some(ip)).await,
+            Err(ClientAuthError::Throttled { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn client_authentication_failures_here_count_at_once() {
+        let (server, _, _, _db) = throttled_clients().await;
+        let ip: IpAddr = "192.0.2.8".parse().unwrap();
+        let (client, secret) = server.create(service_client()).await.unwrap();
+        let right = basic(&client, secret.unwrap().expose());
+        assert!(server.authenticate(&right, Some(ip)).await.is_ok());
+        for _ in 0..2 {
+            assert!(matches!(
+                server
+                    .authenticate(&basic(&client, "wrong"), Some(ip))
+                    .await,
+                Err(ClientAuthError::Failed)
+            ));
+        }
+        // No clock shift: the failures were seen here.
+        assert!(matches!(
+            server.authenticate(&right, Some(ip)).await,
+            Err(ClientAuthError::Throttled { .. })
         ));
     }
 

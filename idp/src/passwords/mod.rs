@@ -8,14 +8,17 @@
 //! chunks in per-thread arenas, so resident memory grows with the number of blocking
 //! threads that ever hashed (we measured 0.9 GiB). Instead, at most one buffer per
 //! permit exists, each reused for every hash: memory is bounded by
-//! `max_concurrent × 19 MiB` and no hash pays for page faults.
+//! `max_concurrent × 19 MiB` and no hash pays for page faults. Buffers unused for
+//! [`RELEASE_IDLE_AFTER`] go back to the system, so an idle idp is small again.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use argon2::password_hash::phc::{Output, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::Semaphore;
+use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::domain::Password;
@@ -28,8 +31,21 @@ const P_COST: u32 = 1;
 const SALT_LEN: usize = 16;
 const OUTPUT_LEN: usize = 32;
 
+/// A working buffer unused this long is freed (checked as often).
+pub const RELEASE_IDLE_AFTER: Duration = Duration::from_secs(10);
+
 /// Argon2 working memory, one block per KiB of `m`.
-type Memory = Box<[Block]>;
+type Memory = Vec<Block>;
+
+/// Blocks of address space reserved per buffer: 32 MiB and a page. glibc serves an
+/// allocation this large with a mapping of its own and unmaps it when freed (32 MiB is
+/// the most its dynamic mmap threshold rises to). A 19 MiB allocation would, once the
+/// first one was freed, come from a heap arena that keeps the memory after `free`.
+/// Only the 19 MiB written are resident.
+const RESERVED_BLOCKS: usize = 32 * 1024 + 4;
+
+/// Idle working buffers and when each was last used.
+type Pool = Mutex<Vec<(Memory, Instant)>>;
 
 #[derive(Clone)]
 pub struct PasswordHasher {
@@ -37,7 +53,7 @@ pub struct PasswordHasher {
     permits: Arc<Semaphore>,
     /// Working memory to reuse; a permit holder takes one (or makes one), so there are
     /// never more buffers than permits.
-    memory: Arc<Mutex<Vec<Memory>>>,
+    memory: Arc<Pool>,
     /// A PHC string with our parameters, a random salt and a random output, verified
     /// for unknown users so that "no such account" costs as much as "wrong password". No
     /// password matches it (that would take finding a 256-bit preimage).
@@ -46,16 +62,23 @@ pub struct PasswordHasher {
 
 impl PasswordHasher {
     pub async fn new(max_concurrent: usize) -> anyhow::Result<Self> {
+        Self::releasing_after(max_concurrent, RELEASE_IDLE_AFTER)
+    }
+
+    /// Frees working buffers unused for `idle` (tests use a short one).
+    fn releasing_after(max_concurrent: usize, idle: Duration) -> anyhow::Result<Self> {
         let params = Params::new(M_COST_KIB, T_COST, P_COST, Some(OUTPUT_LEN))
             .map_err(|e| anyhow!("Invalid Argon2 parameters: {e}"))?;
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         let mut random_output = [0u8; OUTPUT_LEN];
         rand::fill(&mut random_output);
         let dummy_hash = phc_string(&argon, &random_salt(), &random_output)?;
+        let memory = Arc::new(Mutex::new(Vec::with_capacity(max_concurrent)));
+        release_idle_buffers(Arc::downgrade(&memory), idle);
         Ok(Self {
             argon,
             permits: Arc::new(Semaphore::new(max_concurrent)),
-            memory: Arc::new(Mutex::new(Vec::with_capacity(max_concurrent))),
+            memory,
             dummy_hash: Arc::from(dummy_hash),
         })
     }
@@ -98,13 +121,13 @@ impl PasswordHasher {
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let taken = pool.lock().unwrap_or_else(PoisonError::into_inner).pop();
-            let mut memory = taken.unwrap_or_else(new_memory);
+            let mut memory = taken.map_or_else(new_memory, |(memory, _)| memory);
             let result = span.in_scope(|| work(&mut memory));
             // The buffer goes back, then the permit, both from this thread: the next
             // hash starts without waiting for this task's caller to be scheduled.
             pool.lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .push(memory);
+                .push((memory, Instant::now()));
             drop(permit);
             result
         })
@@ -116,7 +139,34 @@ impl PasswordHasher {
 
 fn new_memory() -> Memory {
     let blocks = usize::try_from(M_COST_KIB).unwrap_or(usize::MAX);
-    vec![Block::new(); blocks].into_boxed_slice()
+    let mut memory = Vec::with_capacity(RESERVED_BLOCKS.max(blocks));
+    memory.resize(blocks, Block::new());
+    memory
+}
+
+/// Every `idle`, frees the buffers unused for that long, for as long as the hasher
+/// exists (outside a runtime, e.g. in the CLI, buffers are simply kept).
+fn release_idle_buffers(pool: Weak<Pool>, idle: Duration) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    runtime.spawn(async move {
+        let mut ticks = tokio::time::interval(idle);
+        loop {
+            ticks.tick().await;
+            let Some(pool) = pool.upgrade() else { break };
+            let released: Vec<_> = {
+                let mut buffers = pool.lock().unwrap_or_else(PoisonError::into_inner);
+                let (keep, release) = buffers
+                    .drain(..)
+                    .partition(|(_, used)| used.elapsed() < idle);
+                *buffers = keep;
+                release
+            };
+            // Freed here, outside the lock.
+            drop(released);
+        }
+    });
 }
 
 fn random_salt() -> [u8; SALT_LEN] {
@@ -255,6 +305,26 @@ mod tests {
             assert!(hasher.verify(right, Some(stored.clone())).await.unwrap());
             assert!(!hasher.verify(wrong, Some(stored)).await.unwrap());
         }
+    }
+
+    #[tokio::test]
+    async fn working_memory_is_released_after_it_has_been_idle_a_while() {
+        let idle = Duration::from_millis(300);
+        let hasher = PasswordHasher::releasing_after(2, idle).unwrap();
+        let hash = hasher
+            .hash(Password::for_login("correct horse".to_owned()))
+            .await
+            .unwrap();
+        assert_eq!(hasher.memory.lock().unwrap().len(), 1);
+        tokio::time::sleep(idle * 3).await;
+        assert_eq!(hasher.memory.lock().unwrap().len(), 0);
+        // Hashing still works afterwards, with a new buffer.
+        let again = hasher
+            .verify(Password::for_login("correct horse".to_owned()), Some(hash))
+            .await
+            .unwrap();
+        assert!(again);
+        assert_eq!(hasher.memory.lock().unwrap().len(), 1);
     }
 
     #[tokio::test]

@@ -4,15 +4,25 @@
 use anyhow::Context;
 use sqlx::AnyPool;
 
-/// The lock of `key`, as Unix seconds (0 or past: not locked).
-pub async fn locked_until(pool: &AnyPool, key: &str) -> anyhow::Result<i64> {
-    let row: Option<(i64,)> =
-        sqlx::query_as("SELECT locked_until FROM auth_failures WHERE throttle_key = $1")
-            .bind(key)
-            .fetch_optional(pool)
-            .await
-            .context("Failed to read a throttle lock")?;
-    Ok(row.map_or(0, |(until,)| until))
+/// The lock (Unix seconds; 0 or past: not locked) of each of `keys` that has a row,
+/// in one statement.
+pub async fn locks(pool: &AnyPool, keys: &[String]) -> anyhow::Result<Vec<(String, i64)>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (1..=keys.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT throttle_key, locked_until FROM auth_failures WHERE throttle_key IN ({})",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query_as(&sql);
+    for key in keys {
+        query = query.bind(key);
+    }
+    query
+        .fetch_all(pool)
+        .await
+        .context("Failed to read throttle locks")
 }
 
 /// Counts one failure of `key` at `now` in one atomic statement: a window that began

@@ -9,6 +9,9 @@ use crate::domain::{Bio, PageRequest, Profile, ProfileName, ProfileUpdate, UserI
 
 const COLUMNS: &str = "id, name, email, bio, created_at, updated_at";
 
+/// The PostgreSQL notification channel on which writes announce a changed profile's id.
+pub const CHANGES_CHANNEL: &str = "profiles_changed";
+
 /// Creates an empty profile for `id` unless one exists. Safe under concurrent first
 /// calls: the primary key decides, the loser changes nothing.
 pub async fn insert_if_absent(
@@ -68,6 +71,18 @@ pub async fn delete(conn: &mut AnyConnection, id: &UserId) -> anyhow::Result<boo
         .await
         .context("Failed to delete a profile")?;
     Ok(result.rows_affected() > 0)
+}
+
+/// Tells every instance listening on [`CHANGES_CHANNEL`] that profile `id` changed.
+/// PostgreSQL only; delivered when the surrounding transaction commits.
+pub async fn announce_change(conn: &mut AnyConnection, id: &UserId) -> anyhow::Result<()> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANGES_CHANNEL)
+        .bind(id.to_string())
+        .execute(conn)
+        .await
+        .context("Failed to announce a profile change")?;
+    Ok(())
 }
 
 /// One page of profiles in creation order (ties broken by id), and the total count.

@@ -16,6 +16,7 @@ use josekit::jwk::alg::rsa::RsaKeyPair;
 use josekit::jws::{JwsSigner, RS256};
 use resource_server::Settings;
 use resource_server::auth::TokenValidator;
+use resource_server::profile_cache::ProfileCache;
 use resource_server::startup::Application;
 use serde_json::{Value, json};
 use service_kit::clock::Clock;
@@ -285,6 +286,8 @@ pub struct TestApp {
     pub settings: Settings,
     pub db: Database,
     pub validator: TokenValidator,
+    /// The server's profile cache, in use once this app is returned.
+    pub profile_cache: ProfileCache,
     pub database: TestDatabase,
     /// The server's clock: tests shift it to age tokens and the key cache.
     pub clock: Clock,
@@ -334,11 +337,12 @@ async fn start(
     let address = format!("http://127.0.0.1:{}", app.port());
     let db = app.db().clone();
     let validator = app.validator().clone();
+    let profile_cache = app.profiles().cache().clone();
     let (stop, stopped) = oneshot::channel::<()>();
     let handle = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
     }));
-    TestApp {
+    let app = TestApp {
         address,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -348,10 +352,15 @@ async fn start(
         settings,
         db,
         validator,
+        profile_cache,
         database,
         clock,
         server: Some((stop, handle)),
-    }
+    };
+    // On PostgreSQL the cache is bypassed until the change listener listens: wait, so
+    // that every test exercises the cache on both backends.
+    app.wait_for_coherent_profile_cache().await;
+    app
 }
 
 impl TestApp {
@@ -367,6 +376,31 @@ impl TestApp {
             ..
         } = self;
         start(settings, issuer, database, clock).await
+    }
+
+    /// Starts another instance of the server on the same database, settings and issuer,
+    /// as a second replica behind a load balancer would be.
+    pub async fn spawn_sibling(&self) -> TestApp {
+        start(
+            self.settings.clone(),
+            self.issuer.clone(),
+            self.database.clone(),
+            self.clock.clone(),
+        )
+        .await
+    }
+
+    /// Waits (at most 5 s) until the profile cache is in use: at once on SQLite, once
+    /// the change listener listens on PostgreSQL.
+    pub async fn wait_for_coherent_profile_cache(&self) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !self.profile_cache.is_coherent() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the profile change listener did not start listening"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
     }
 
     /// Stops the server (as SIGTERM would) and waits for it to finish.

@@ -10,6 +10,7 @@ mod helpers;
 mod jwks_cache;
 mod key_rotation;
 mod listing;
+mod profile_cache;
 mod profiles;
 mod real_idp;
 mod token_validation;
