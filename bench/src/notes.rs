@@ -9,16 +9,17 @@ service's own CPU time; they vary by a few points from run to run.
 
 **1. client_credentials.** OpenSSL's RSA signature is about 86 % of the idp's CPU on this
 path. The rest is the price of serving HTTP: hyper, axum, the form and the JSON (about
-6 %), the kernel (loopback sockets, waking a blocking-pool thread per signature; about
-5 %) and memory allocation (3 %). Nothing touches the database any more: the client is
-read once per 5 s and the caller's throttle state once per second (each was a SQLite
-round trip through sqlx's worker thread on every token), no row is written, and the
-secret is compared as a SHA-256 hash. So CPU per token sits at 1.15-1.2× a bare
-signature, right at the target, and tokens/s at 75-85 % of the bare rate depending on
-the run. Tried and dropped: one signature per core at a time behind a semaphore was
-worse (about 60 %: the extra hand-off per token costs more than the oversubscription);
-a dedicated pool of one signing thread per core fed by a queue was no better in
-throughput (it did halve the p99).
+6 %), the kernel (loopback sockets) and memory allocation. Nothing touches the database
+any more: the client is read once per 5 s and the caller's throttle state once per
+second (each was a SQLite round trip through sqlx's worker thread on every token), no
+row is written, and the secret is compared as a SHA-256 hash. The signature is made on
+the worker thread that serves the request: handing it to tokio's blocking pool (as
+before) cost a thread wake-up and a context switch per token, and the oversubscribed
+blocking threads evicted each other's caches: 75 % of the bare rate and 1.25x its CPU
+per token with the hand-off, 87 % and 1.1x without, and half the p99. Also tried and
+dropped: one signature per core at a time behind a semaphore (about 60 %), and a
+dedicated pool of one signing thread per core fed by a queue (no better than the
+blocking pool in throughput).
 
 **2. Password login.** Argon2id is about 80 % of the idp's CPU during the login load
 (`compress_avx2` and `for_each_segment`; glibc's `memmove`, another 5 %, is mostly its

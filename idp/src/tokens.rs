@@ -9,7 +9,6 @@ use josekit::jws::JwsHeader;
 use josekit::jwt::{self, JwtPayload};
 use serde::Serialize;
 use service_kit::clock::Clock;
-use tracing::Instrument;
 
 use crate::keys::KeyRing;
 
@@ -118,13 +117,10 @@ impl TokenIssuer {
         let mut header = JwsHeader::new();
         header.set_token_type(typ);
         header.set_key_id(key.kid.clone());
-        let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || {
-            span.in_scope(|| jwt::encode_with_signer(&payload, &header, &key.signer))
-        })
-        .instrument(tracing::Span::current())
-        .await
-        .context("Token signing panicked")?
-        .context("Failed to sign a token")
+        // Signed on the calling worker thread: an RS256 signature is under a millisecond
+        // of CPU, and handing it to the blocking pool cost more than it spared (measured
+        // by the harness: 75 % of the bare signing rate and 1.25x its CPU per token with
+        // the hand-off, 87 % and 1.1x without, and half the p99).
+        jwt::encode_with_signer(&payload, &header, &key.signer).context("Failed to sign a token")
     }
 }
