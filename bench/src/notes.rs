@@ -37,11 +37,15 @@ ends the oldest session (an update, its grants revoked, an audit row): work a re
 of users rarely does.
 Fixed here: each hash used to allocate its 19 MiB (the argon2 crate's `hash_password`
 and `verify_password`), and freed buffers stayed in glibc's per-thread arenas: the idp
-peaked at 0.9 GiB and spent twice the bare CPU per login (page faults, zeroing). Now at
-most one buffer per hash permit exists, reused, mapped on its own so freeing it returns
-it to the system, and freed after 10 s unused; the default number of concurrent hashes
-is the number of cores (it was 4: four 19 MiB buffers on 2 cores break 60 MiB for no
-throughput). A sign-in reads both throttle counters (address and account) in one
+peaked at 0.9 GiB and spent twice the bare CPU per login (page faults, zeroing). Now
+the hashes run on hashing threads of the idp's own, one per core by default (there
+were four hashes at once: four 19 MiB buffers on 2 cores break 60 MiB for no
+throughput), each reusing one buffer, mapped on its own so freeing it returns it to the
+system, and freeing it after 10 s without a hash. On tokio's blocking pool (before) a
+hash landed on whichever of three or four threads was free, its buffer with it, and
+the Argon2id work cost about 5 % more than alone; on a thread that keeps its buffer it
+costs 1-3 % more.
+A sign-in reads both throttle counters (address and account) in one
 statement, and deletes the account's counter only when there is one (it used to run a
 DELETE on every successful sign-in).
 
@@ -61,18 +65,23 @@ trace span, timeout, headers), the bearer parsing and the two cache lookups.
 bytes with an ETag); what they cost beyond the bare handler is the shared middleware
 (request id, trace span, timeout, `nosniff`) and the idp's larger router.
 
-**5. Memory and start-up.** Idle, each service is 11-18 MiB: mostly the binary's code
+**5. Memory and start-up.** Idle, each service is 11-17 MiB: mostly the binary's code
 and OpenSSL. Under the login load the idp holds two 19 MiB Argon2id buffers (one per
-core, 38 MiB) and about 23 MiB besides: 10-11 MiB of its own code, 6 MiB of shared
-libraries, and about 7 MiB of glibc arenas (16 of them, for its ~36 threads: tokio's
-workers and blocking pool, one per SQLite connection); 60-63 MiB at the peak on SQLite,
-57 MiB on PostgreSQL, at the target's edge. SQLite's page cache is now 256 KiB per
-pooled connection instead of 2 MiB (any write invalidates it anyway, and the OS caches
-the file), which saved about 1 MiB. The buffers are freed after 10 s without sign-ins,
-so the idp is back near its idle size then. Fewer arenas (`MALLOC_ARENA_MAX=2` in the
-environment) saved another 2 MiB (60.2 MiB); what gets the peak clearly under 60 MiB is
-one hash at a time, at half the login throughput (`IDP_MAX_CONCURRENT_HASHES=1`), or
-less code and fewer threads.
+hashing thread, 38 MiB) and about 20 MiB besides: 8-9 MiB of its own code, 6 MiB of
+shared libraries (3.7 MiB of it libcrypto) and 4-5 MiB of heap, for its 13 threads (two
+tokio workers, two hashing threads, one per open SQLite connection); 58-60 MiB at the
+peak, at the target's edge. The code is most of what is left: the kernel maps a
+binary's pages 64 KiB at a time around each one touched, so a scattered 10 MiB `.text`
+was 10 MiB resident. Built with fat LTO and one codegen unit (the release profile),
+`.text` is 8.6 MB instead of 10.9 MB, and the idp 1.2 MiB smaller idle and 1.4 MiB at
+the peak. SQLite's page cache is 256 KiB per pooled connection instead of 2 MiB (any
+write invalidates it anyway, and the OS caches the file), which saved about 1 MiB. The
+buffers are freed after 10 s without sign-ins, so the idp is back near its idle size
+then. Tried and dropped: mimalloc as the global allocator (33 MiB idle, 86 MiB at the
+peak: it keeps what it once used); fewer glibc arenas (`MALLOC_ARENA_MAX=2`) saved
+2 MiB but can only be set from outside the process. What gets the peak clearly under
+60 MiB is one hash at a time, at half the login throughput
+(`IDP_MAX_CONCURRENT_HASHES=1`).
 The resource server stays under 21 MiB. A cold start on an existing database
 takes 10-30 ms; the idp's very first start on an empty database also generates its
 RSA 2048 key, which takes from 0.1 s to over a second (key generation is random), and

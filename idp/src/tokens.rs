@@ -1,6 +1,7 @@
 //! Access tokens: RS256 JWTs per RFC 9068 (header `typ: at+jwt` and `kid`; claims
 //! `iss sub aud exp iat jti client_id scope`, plus `email` and `sid` for first-party login), and
-//! the signing of other JWTs we issue (ID tokens). Signing runs on the blocking pool.
+//! the signing of other JWTs we issue (ID tokens). Signing runs on the request's own worker
+//! thread (see [`TokenIssuer::sign`]).
 
 use std::sync::Arc;
 
