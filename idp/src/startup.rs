@@ -112,7 +112,7 @@ impl Application {
             ),
             keys.clone(),
         );
-        let hasher = PasswordHasher::new(settings.max_concurrent_hashes).await?;
+        let hasher = PasswordHasher::new(settings.max_concurrent_hashes)?;
         let tokens = TokenIssuer::new(&settings.issuer, keys.clone(), clock.clone());
         let throttle = Throttle::new(
             db.pool.clone(),

@@ -65,7 +65,7 @@ pub struct PasswordHasher {
 
 impl PasswordHasher {
     /// A hasher running up to `max_concurrent` hashes at once, each on its own thread.
-    pub async fn new(max_concurrent: usize) -> anyhow::Result<Self> {
+    pub fn new(max_concurrent: usize) -> anyhow::Result<Self> {
         Self::releasing_after(max_concurrent, RELEASE_IDLE_AFTER)
     }
 
@@ -240,7 +240,7 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_use_owasp_argon2id_parameters_and_verify() {
-        let hasher = PasswordHasher::new(2).await.unwrap();
+        let hasher = PasswordHasher::new(2).unwrap();
         let hash = hasher
             .hash(Password::for_login("correct horse".to_owned()))
             .await
@@ -266,7 +266,7 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_users_never_verify_even_with_the_dummy_password() {
-        let hasher = PasswordHasher::new(1).await.unwrap();
+        let hasher = PasswordHasher::new(1).unwrap();
         let any = Password::for_login("whatever-it-is".to_owned());
         assert!(!hasher.verify(any, None).await.unwrap());
         // The dummy hash costs what a real one does: same algorithm and parameters.
@@ -279,7 +279,7 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_are_interchangeable_with_the_argon2_crates_own() {
-        let hasher = PasswordHasher::new(1).await.unwrap();
+        let hasher = PasswordHasher::new(1).unwrap();
         let params = Params::new(M_COST_KIB, T_COST, P_COST, None).unwrap();
         let crate_argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         // Ours verify with the crate ...
@@ -341,7 +341,7 @@ mod tests {
 
     #[tokio::test]
     async fn working_memory_is_reused_and_never_exceeds_one_buffer_per_thread() {
-        let hasher = PasswordHasher::new(2).await.unwrap();
+        let hasher = PasswordHasher::new(2).unwrap();
         let hashes = (0..6).map(|i| {
             let hasher = hasher.clone();
             async move {
