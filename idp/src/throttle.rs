@@ -55,7 +55,26 @@ pub struct Policies {
     pub registration: Policy,
 }
 
+/// Two failures in 15 minutes lock for a minute: tests reach a lock in two steps.
+#[cfg(test)]
+pub const STRICT: Policy = Policy {
+    max_failures: 2,
+    window_secs: 900,
+    lock_secs: 60,
+    max_lock_secs: 900,
+};
+
 impl Policies {
+    /// `policy` for every kind of key.
+    #[cfg(test)]
+    pub fn uniform(policy: Policy) -> Self {
+        Self {
+            account: policy,
+            ip: policy,
+            registration: policy,
+        }
+    }
+
     pub fn from_settings(settings: &Settings) -> Self {
         let window_secs = settings.login_failure_window_secs;
         Self {
@@ -267,22 +286,8 @@ mod tests {
             .await
             .unwrap();
         db.migrate(&crate::storage::MIGRATIONS).await.unwrap();
-        let clock = Clock::system();
-        let policy = Policy {
-            max_failures: 2,
-            window_secs: 900,
-            lock_secs: 60,
-            max_lock_secs: 900,
-        };
-        let throttle = Throttle::new(
-            db.pool.clone(),
-            clock,
-            Policies {
-                account: policy,
-                ip: policy,
-                registration: policy,
-            },
-        );
+        let policy = STRICT;
+        let throttle = Throttle::new(db.pool.clone(), Clock::system(), Policies::uniform(policy));
         let ip = Key::Ip("192.0.2.1".parse().unwrap());
         let failed = Key::Account("failed@example.com");
         let clean = Key::Account("clean@example.com");

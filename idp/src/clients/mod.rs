@@ -348,6 +348,8 @@ impl Clients {
 mod tests {
     use service_kit::db::Database;
 
+    use crate::throttle::{Policies, STRICT};
+
     use super::*;
 
     async fn clients() -> (Clients, Clients, service_kit::testing::TestDatabase) {
@@ -360,14 +362,6 @@ mod tests {
         (server, other, test_db)
     }
 
-    /// Two failures in 15 minutes lock for a minute.
-    const STRICT: crate::throttle::Policy = crate::throttle::Policy {
-        max_failures: 2,
-        window_secs: 900,
-        lock_secs: 60,
-        max_lock_secs: 900,
-    };
-
     /// A server throttled by [`STRICT`], and another throttle on its database and clock
     /// (another instance, or the password sign-ins).
     async fn throttled_clients() -> (Clients, Throttle, Clock, service_kit::testing::TestDatabase) {
@@ -375,11 +369,7 @@ mod tests {
         let db = Database::connect(&test_db.url, 2).await.unwrap();
         db.migrate(&crate::storage::MIGRATIONS).await.unwrap();
         let clock = Clock::system();
-        let policies = crate::throttle::Policies {
-            account: STRICT,
-            ip: STRICT,
-            registration: STRICT,
-        };
+        let policies = Policies::uniform(STRICT);
         let throttle = || Throttle::new(db.pool.clone(), clock.clone(), policies.clone());
         let server = Clients::new(db.pool.clone(), clock.clone()).with_throttle(throttle());
         (server, throttle(), clock, test_db)
