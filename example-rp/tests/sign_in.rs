@@ -5,11 +5,11 @@
 //! selects (SQLite by default, PostgreSQL with TEST_DATABASE=postgres).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use idp::clients::{
+use idp::oauth::Scope;
+use idp::oauth::clients::{
     ClientType, Clients, ConsentPolicy, DEFAULT_SCOPE, GrantType, NewClient, PkcePolicy,
     RedirectUri,
 };
-use idp::oauth::Scope;
 use reqwest::Url;
 use serde_json::json;
 use service_kit::clock::Clock;
@@ -33,16 +33,17 @@ async fn start_world() -> World {
     let idp_database = fresh_database("rp_idp").await;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let idp = format!("http://{}", listener.local_addr().unwrap());
-    let settings = idp::settings::Settings {
+    let settings = idp::app::settings::Settings {
         issuer: idp.clone(),
         audience: AUDIENCE.to_owned(),
         database_url: idp_database.url.clone(),
         keys_dir: idp_database.path().join("keys"),
-        ..idp::settings::Settings::default()
+        ..idp::app::settings::Settings::default()
     };
-    let app = idp::startup::Application::build_with_listener(settings, listener, Clock::system())
-        .await
-        .unwrap();
+    let app =
+        idp::app::startup::Application::build_with_listener(settings, listener, Clock::system())
+            .await
+            .unwrap();
     let clients = Clients::new(app.db().pool.clone(), Clock::system());
     tokio::spawn(app.run_until(std::future::pending()));
 

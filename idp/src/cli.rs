@@ -10,14 +10,14 @@ use serde_json::json;
 use service_kit::clock::Clock;
 use service_kit::db::Database;
 
-use crate::clients::{
+use crate::app::settings::Settings;
+use crate::keys::KeyEncryptionKey;
+use crate::keys::lifecycle::{Change, KeyManager, RotateMode};
+use crate::oauth::Scope;
+use crate::oauth::clients::{
     AuthMethod, Client, ClientType, Clients, ConsentPolicy, CreateClientError, DEFAULT_SCOPE,
     GrantType, NewClient, PkcePolicy, RedirectUri,
 };
-use crate::keys::KeyEncryptionKey;
-use crate::keys::lifecycle::{Change, KeyManager, KeySchedule, RotateMode};
-use crate::oauth::Scope;
-use crate::settings::Settings;
 use crate::storage;
 
 #[derive(Subcommand)]
@@ -231,7 +231,7 @@ pub async fn key_manager(settings: &Settings, clock: Clock) -> anyhow::Result<Ke
     Ok(KeyManager::new(
         db.pool,
         Arc::new(kek),
-        KeySchedule::from_settings(settings),
+        settings.key_schedule(),
         clock,
     ))
 }

@@ -1,28 +1,18 @@
-//! The identity provider: accounts, RS256 access tokens, discovery and JWKS.
+//! The identity provider: accounts, sessions, OAuth 2.0 and OpenID Connect, signing
+//! keys. See `ARCHITECTURE.md` at the repository root for the map.
 //!
-//! Layers, in one direction: [`routes`] (HTTP) -> services ([`accounts`], [`tokens`],
-//! [`keys`], [`passwords`]) -> [`storage`] (SQL). [`startup`] wires them together.
+//! Dependencies run one way: [`http`] (the only layer that knows axum) -> the
+//! capabilities ([`accounts`], [`sessions`], [`oauth`], [`keys`], with the [`guards`]
+//! they share) -> [`storage`] (the migrations) and each capability's own `store`
+//! (SQL). [`app`] wires them together and is imported by nobody but `main.rs`, the
+//! [`cli`] and tests.
 
 pub mod accounts;
-pub mod api_sessions;
-pub mod audit;
+pub mod app;
 pub mod cli;
-pub mod client_ip;
-pub mod clients;
-pub mod device;
-pub mod domain;
-pub mod endpoints;
+pub mod guards;
+pub mod http;
 pub mod keys;
-pub mod maintenance;
 pub mod oauth;
-pub mod pages;
-pub mod passwords;
-pub mod routes;
-pub mod secrets;
 pub mod sessions;
-pub mod settings;
-pub mod startup;
 pub mod storage;
-pub mod throttle;
-pub mod tokens;
-pub mod user_sessions;

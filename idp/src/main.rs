@@ -1,9 +1,9 @@
 //! The `idp` binary: `idp serve` (the default), `idp migrate`, `idp clients ...`, `idp keys ...`.
 
 use clap::{Parser, Subcommand};
+use idp::app::settings::Settings;
+use idp::app::startup::Application;
 use idp::cli::{ClientsCommand, KeysCommand};
-use idp::settings::Settings;
-use idp::startup::Application;
 
 /// The identity provider. Configuration comes from IDP_* environment variables (see
 /// the README), optionally a TOML file named by IDP_CONFIG.

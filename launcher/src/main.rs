@@ -10,7 +10,7 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> anyhow::Result<()> {
-    let idp = idp::startup::Application::build(idp::settings::Settings::load()?).await?;
+    let idp = idp::app::startup::Application::build(idp::app::settings::Settings::load()?).await?;
     let users =
         resource_server::startup::Application::build(resource_server::settings::Settings::load()?)
             .await?;

@@ -23,7 +23,7 @@ use argon2::password_hash::phc::{Output, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::oneshot;
 
-use crate::domain::Password;
+use crate::accounts::password::Password;
 
 /// OWASP Password Storage Cheat Sheet, Argon2id option 2.
 const M_COST_KIB: u32 = 19_456;

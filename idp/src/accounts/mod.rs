@@ -2,20 +2,28 @@
 //! changes. Owns the rules (policy, uniqueness, no user enumeration, throttling, the
 //! audit trail of all three); storage, hashing and the throttle counters are delegated.
 
+pub mod email;
+pub mod hashing;
+pub mod password;
+pub mod store;
+pub mod user_id;
+
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 use service_kit::clock::Clock;
 use sqlx::AnyPool;
 
-use crate::audit::{Audit, Event, Outcome, events};
-use crate::domain::password::CommonPasswords;
-use crate::domain::{Email, EmailError, Password, PasswordError, UserId};
-use crate::passwords::PasswordHasher;
-use crate::storage::grants;
-use crate::storage::users::{self, InsertUserError};
-use crate::throttle::{Key, Throttle};
-use crate::user_sessions::{EndReason, UserSessions};
+use crate::accounts::email::{Email, EmailError};
+use crate::accounts::hashing::PasswordHasher;
+use crate::accounts::password::CommonPasswords;
+use crate::accounts::password::{Password, PasswordError};
+use crate::accounts::store::{self as users, InsertUserError};
+use crate::accounts::user_id::UserId;
+use crate::guards::audit::{Audit, Event, Outcome, events};
+use crate::guards::throttle::{Key, Throttle};
+use crate::oauth::store::grants;
+use crate::sessions::records::{EndReason, UserSessions};
 
 #[derive(Clone)]
 pub struct Accounts {

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
-const COMMON_PASSWORDS: &str = include_str!("../passwords/common-passwords.txt");
+const COMMON_PASSWORDS: &str = include_str!("common-passwords.txt");
 
 /// A password that passed the policy. `Debug` never shows it; it is not `Clone` or
 /// comparable, so it cannot leak into logs or be compared in variable time.

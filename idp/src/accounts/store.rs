@@ -3,7 +3,8 @@
 use anyhow::Context;
 use sqlx::AnyPool;
 
-use crate::domain::{Email, UserId};
+use crate::accounts::email::Email;
+use crate::accounts::user_id::UserId;
 
 /// A stored account. The password hash never leaves the idp.
 #[derive(Debug)]

@@ -1,13 +1,4 @@
-//! Input parsed into types at the edge: once a value is an [`Email`] or a [`Password`],
-//! it is valid, and nothing downstream checks it again.
-
-mod email;
-pub mod password;
-mod return_to;
-
-pub use email::{Email, EmailError};
-pub use password::{Password, PasswordError};
-pub use return_to::{ReturnTo, ReturnToError};
+//! A user's id, the `sub` of every token issued to them.
 
 /// A user's id: a UUID, the `sub` of their tokens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]

@@ -9,7 +9,7 @@ use service_kit::clock::Clock;
 use sqlx::AnyPool;
 use tokio::sync::watch;
 
-use crate::settings::Settings;
+use crate::app::settings::{Settings, secs};
 use crate::storage::housekeeping::{self, Cutoffs};
 
 /// How often each instance purges.
@@ -31,7 +31,6 @@ pub struct Housekeeping {
 
 impl Housekeeping {
     pub fn new(pool: AnyPool, clock: Clock, settings: &Settings) -> Self {
-        let secs = |s: u64| i64::try_from(s).unwrap_or(i64::MAX / 4);
         Self {
             pool,
             clock,

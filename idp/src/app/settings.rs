@@ -10,6 +10,14 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
 
+use crate::guards::client_ip::TrustedProxies;
+use crate::guards::throttle::{Policies, Policy};
+use crate::http::browser_session::BrowserSessionConfig;
+use crate::http::config::HttpConfig;
+use crate::keys::lifecycle::KeySchedule;
+use crate::oauth::grants::TokenPolicy;
+use crate::sessions::records::SessionPolicy;
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
@@ -91,7 +99,7 @@ pub struct Settings {
     pub registration_window_secs: u64,
     /// `IDP_TRUSTED_PROXIES`: IP addresses of reverse proxies whose `X-Forwarded-For`
     /// is believed (comma-separated); empty: the peer address is the client's.
-    pub trusted_proxies: crate::client_ip::TrustedProxies,
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for Settings {
@@ -126,7 +134,7 @@ impl Default for Settings {
             login_max_lock_secs: 900,
             registration_max_per_ip: 10,
             registration_window_secs: 3600,
-            trusted_proxies: crate::client_ip::TrustedProxies::default(),
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }
@@ -216,12 +224,45 @@ impl Settings {
             "IDP_MAX_SESSIONS_PER_USER must be between 1 and 1000"
         );
         service_kit::db::Backend::from_url(&self.database_url).context("IDP_DATABASE_URL")?;
-        crate::throttle::validate_settings(self)?;
+        self.validate_throttle()?;
         self.validate_key_schedule()
     }
 
-    /// The key lifecycle's times, checked against each other (see the README's "Key
-    /// rotation"): a staged key must be in every cache before it signs.
+    /// The throttle settings, checked at start-up and named when wrong.
+    fn validate_throttle(&self) -> anyhow::Result<()> {
+        ensure!(
+            (1..=1000).contains(&self.login_max_failures_per_account),
+            "IDP_LOGIN_MAX_FAILURES_PER_ACCOUNT must be between 1 and 1000"
+        );
+        ensure!(
+            (1..=100_000).contains(&self.login_max_failures_per_ip),
+            "IDP_LOGIN_MAX_FAILURES_PER_IP must be between 1 and 100000"
+        );
+        ensure!(
+            (60..=86_400).contains(&self.login_failure_window_secs),
+            "IDP_LOGIN_FAILURE_WINDOW_SECS must be between 60 and 86400"
+        );
+        ensure!(
+            (1..=86_400).contains(&self.login_lock_secs),
+            "IDP_LOGIN_LOCK_SECS must be between 1 and 86400"
+        );
+        ensure!(
+            self.login_max_lock_secs >= self.login_lock_secs && self.login_max_lock_secs <= 86_400,
+            "IDP_LOGIN_MAX_LOCK_SECS must be at least IDP_LOGIN_LOCK_SECS and at most 86400"
+        );
+        ensure!(
+            (1..=100_000).contains(&self.registration_max_per_ip),
+            "IDP_REGISTRATION_MAX_PER_IP must be between 1 and 100000"
+        );
+        ensure!(
+            (60..=86_400).contains(&self.registration_window_secs),
+            "IDP_REGISTRATION_WINDOW_SECS must be between 60 and 86400"
+        );
+        Ok(())
+    }
+
+    /// The key lifecycle's times, checked against each other (see docs/keys.md): a
+    /// staged key must be in every cache before it signs.
     fn validate_key_schedule(&self) -> anyhow::Result<()> {
         ensure!(
             self.jwks_max_age_secs <= 86_400,
@@ -297,6 +338,86 @@ fn validate_issuer(issuer: &str) -> anyhow::Result<()> {
         bail!("must not contain whitespace");
     }
     Ok(())
+}
+
+/// Each capability's part of the settings: the capabilities never see [`Settings`].
+impl Settings {
+    pub fn key_schedule(&self) -> KeySchedule {
+        KeySchedule {
+            rotation_period: secs(self.key_rotation_period_secs),
+            prepublication: secs(self.key_prepublication_secs()),
+            retire_after: secs(self.key_retire_after_secs()),
+            check_interval: secs(self.key_check_interval_secs),
+        }
+    }
+
+    pub fn session_policy(&self) -> SessionPolicy {
+        SessionPolicy {
+            idle_timeout_secs: secs(self.session_idle_timeout_secs),
+            lifetime_secs: secs(self.session_lifetime_secs),
+            max_per_user: self.max_sessions_per_user,
+        }
+    }
+
+    pub fn throttle_policies(&self) -> Policies {
+        let window_secs = self.login_failure_window_secs;
+        Policies {
+            account: Policy {
+                max_failures: self.login_max_failures_per_account,
+                window_secs,
+                lock_secs: self.login_lock_secs,
+                max_lock_secs: self.login_max_lock_secs,
+            },
+            ip: Policy {
+                max_failures: self.login_max_failures_per_ip,
+                window_secs,
+                lock_secs: self.login_lock_secs,
+                max_lock_secs: self.login_max_lock_secs,
+            },
+            // A fixed budget per window: the lock lasts until the window would end.
+            registration: Policy {
+                max_failures: self.registration_max_per_ip,
+                window_secs: self.registration_window_secs,
+                lock_secs: self.registration_window_secs,
+                max_lock_secs: self.registration_window_secs,
+            },
+        }
+    }
+
+    pub fn token_policy(&self) -> TokenPolicy {
+        TokenPolicy {
+            audience: self.audience.clone(),
+            access_token_ttl_secs: self.access_token_ttl_secs,
+            id_token_ttl_secs: self.id_token_ttl_secs,
+            refresh_token_idle_ttl_secs: self.refresh_token_idle_ttl_secs,
+            refresh_token_absolute_ttl_secs: self.refresh_token_absolute_ttl_secs,
+        }
+    }
+
+    pub fn http_config(&self) -> HttpConfig {
+        HttpConfig {
+            https: self.is_https(),
+            access_token_ttl_secs: self.access_token_ttl_secs,
+            authorization_code_ttl_secs: self.authorization_code_ttl_secs,
+            jwks_max_age_secs: self.jwks_max_age_secs,
+            trusted_proxies: self.trusted_proxies.clone(),
+        }
+    }
+
+    pub fn browser_session_config(&self) -> BrowserSessionConfig {
+        BrowserSessionConfig {
+            database_url: self.database_url.clone(),
+            database_max_connections: self.database_max_connections,
+            idle_timeout_secs: self.session_idle_timeout_secs,
+            https: self.is_https(),
+        }
+    }
+}
+
+/// Seconds as the `i64` timestamps are counted in; validated settings are far below
+/// the cap, which only keeps the arithmetic on them from overflowing.
+pub fn secs(s: u64) -> i64 {
+    i64::try_from(s).unwrap_or(i64::MAX / 4)
 }
 
 #[cfg(test)]

@@ -8,65 +8,25 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use axum::extract::FromRef;
-use service_kit::api_error;
 use service_kit::clock::Clock;
 use service_kit::db::Database;
 use tokio::net::TcpListener;
 
 use crate::accounts::Accounts;
-use crate::api_sessions::ApiSessions;
-use crate::clients::Clients;
-use crate::keys::lifecycle::{KeyManager, KeyRotation, KeySchedule};
+use crate::accounts::hashing::PasswordHasher;
+use crate::app::housekeeping::Housekeeping;
+use crate::app::settings::Settings;
+use crate::guards::throttle::Throttle;
+use crate::http::browser_session::Sessions;
+use crate::http::state::{AppState, Issuer};
+use crate::keys::lifecycle::{KeyManager, KeyRotation};
+use crate::keys::signing::TokenIssuer;
 use crate::keys::{KeyEncryptionKey, KeyRing};
-use crate::maintenance::Housekeeping;
-use crate::pages;
-use crate::passwords::PasswordHasher;
-use crate::routes;
-use crate::sessions::Sessions;
-use crate::settings::Settings;
-use crate::storage;
-use crate::throttle::{Policies, Throttle};
-use crate::tokens::TokenIssuer;
-use crate::user_sessions::{SessionPolicy, UserSessions};
-
-/// Everything handlers need; each part is reachable with `State<Part>` via `FromRef`.
-#[derive(Clone, FromRef)]
-pub struct AppState {
-    pub db: Database,
-    pub accounts: Accounts,
-    pub clients: Clients,
-    pub keys: KeyRing,
-    pub tokens: TokenIssuer,
-    pub issuer: Issuer,
-    pub settings: Arc<Settings>,
-    pub clock: Clock,
-    /// Browser sessions (the store behind the session cookie).
-    pub sessions: Sessions,
-    /// Sign-in sessions (browser and JSON API) people can see and end.
-    pub user_sessions: UserSessions,
-    /// The JSON API's sign-ins and refreshes.
-    pub api_sessions: ApiSessions,
-}
-
-/// The issuer URL (`iss`, discovery base).
-#[derive(Clone)]
-pub struct Issuer(pub Arc<str>);
-
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .merge(routes::auth::routes())
-        .merge(routes::auth_sessions::routes())
-        .merge(routes::discovery::routes())
-        .merge(routes::health::routes())
-        .merge(routes::token::routes())
-        .merge(routes::userinfo::routes())
-        .merge(routes::revocation::routes())
-        .merge(pages::routes(&state))
-        .fallback(pages::not_found)
-        .method_not_allowed_fallback(api_error::method_not_allowed)
-        .with_state(state)
-}
+use crate::oauth::clients::Clients;
+use crate::oauth::grants::TokenService;
+use crate::sessions::api::ApiSessions;
+use crate::sessions::records::UserSessions;
+use crate::{http, storage};
 
 pub struct Application {
     listener: TcpListener,
@@ -107,23 +67,16 @@ impl Application {
             KeyManager::new(
                 db.pool.clone(),
                 Arc::new(kek),
-                KeySchedule::from_settings(&settings),
+                settings.key_schedule(),
                 clock.clone(),
             ),
             keys.clone(),
         );
         let hasher = PasswordHasher::new(settings.max_concurrent_hashes)?;
         let tokens = TokenIssuer::new(&settings.issuer, keys.clone(), clock.clone());
-        let throttle = Throttle::new(
-            db.pool.clone(),
-            clock.clone(),
-            Policies::from_settings(&settings),
-        );
-        let user_sessions = UserSessions::new(
-            db.pool.clone(),
-            clock.clone(),
-            SessionPolicy::from_settings(&settings),
-        );
+        let throttle = Throttle::new(db.pool.clone(), clock.clone(), settings.throttle_policies());
+        let user_sessions =
+            UserSessions::new(db.pool.clone(), clock.clone(), settings.session_policy());
         let accounts = Accounts::new(
             db.pool.clone(),
             hasher,
@@ -136,7 +89,8 @@ impl Application {
             user_sessions.clone(),
             tokens.clone(),
             db.pool.clone(),
-            &settings,
+            settings.audience.clone(),
+            settings.access_token_ttl_secs,
         );
         let housekeeping = Housekeeping::new(db.pool.clone(), clock.clone(), &settings);
         let state = AppState {
@@ -144,16 +98,22 @@ impl Application {
             accounts,
             clients: Clients::new(db.pool.clone(), clock.clone()).with_throttle(throttle),
             keys,
+            token_service: TokenService::new(
+                db.pool.clone(),
+                tokens.clone(),
+                settings.token_policy(),
+                clock.clone(),
+            ),
             tokens,
             issuer: Issuer(Arc::from(settings.issuer.as_str())),
-            settings: Arc::new(settings.clone()),
+            config: Arc::new(settings.http_config()),
             clock,
-            sessions: Sessions::connect(&settings).await?,
+            sessions: Sessions::connect(&settings.browser_session_config()).await?,
             user_sessions,
             api_sessions,
         };
         let router = service_kit::http::with_common_layers(
-            router(state),
+            http::router(state),
             Duration::from_secs(settings.request_timeout_secs),
         );
         Ok(Self {
@@ -200,7 +160,7 @@ impl Application {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let housekeeping = tokio::spawn(self.housekeeping.run(stopped.clone()));
         let maintenance = tokio::spawn(self.key_rotation.run(self.key_check_interval, stopped));
-        // With the peer address, for per-IP throttling (`routes::client_ip`).
+        // With the peer address, for per-IP throttling (`http::client_ip`).
         let app = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();

@@ -21,11 +21,12 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgPoolOptions;
@@ -36,14 +37,14 @@ use tower_sessions::session_store::ExpiredDeletion;
 use tower_sessions::{Expiry, Session, SessionManagerLayer, SessionStore};
 use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 
-use crate::device::Device;
+use crate::guards::secrets;
+use crate::http::client_ip::ClientIp;
+use crate::http::config::HttpConfig;
+use crate::http::device::Device;
+use crate::http::pages::PageError;
+use crate::http::pages::views::{PageContext, SITE_NAME};
 use crate::oauth::authorize::AuthorizationRequest;
-use crate::pages::PageError;
-use crate::routes::client_ip::ClientIp;
-use crate::secrets;
-use crate::settings::Settings;
-use crate::startup::AppState;
-use crate::user_sessions::{EndReason, SessionKind, UserSessions};
+use crate::sessions::records::{EndReason, SessionKind, UserSessions};
 use service_kit::db::Backend;
 
 /// The cookie's name over plain http (local use).
@@ -65,6 +66,19 @@ const CSRF_KEY: &str = "csrf";
 const PENDING_KEY: &str = "pending";
 const FLASH_KEY: &str = "flash";
 
+/// Where the session store lives and how the cookie behaves.
+#[derive(Clone, Debug)]
+pub struct BrowserSessionConfig {
+    /// The idp's database (`sqlite://...` or `postgres://...`).
+    pub database_url: String,
+    /// The idp's pool size; the store takes at most 4 of its own.
+    pub database_max_connections: u32,
+    /// A session unused this long expires (the sign-in record's idle timeout).
+    pub idle_timeout_secs: u64,
+    /// The issuer is https: `Secure` cookie named with the `__Host-` prefix.
+    pub https: bool,
+}
+
 /// The session store on the idp's database backend, and the cookie settings.
 #[derive(Clone)]
 pub struct Sessions {
@@ -84,11 +98,11 @@ impl Sessions {
     /// Opens a pool of the concrete backend type (the store needs one; the rest of the
     /// idp uses `AnyPool`), creates the session table, and starts deleting expired
     /// sessions in the background.
-    pub async fn connect(settings: &Settings) -> anyhow::Result<Self> {
-        let max_connections = settings.database_max_connections.clamp(1, 4);
-        let store = match Backend::from_url(&settings.database_url)? {
+    pub async fn connect(config: &BrowserSessionConfig) -> anyhow::Result<Self> {
+        let max_connections = config.database_max_connections.clamp(1, 4);
+        let store = match Backend::from_url(&config.database_url)? {
             Backend::Sqlite => {
-                let options = SqliteConnectOptions::from_str(&settings.database_url)
+                let options = SqliteConnectOptions::from_str(&config.database_url)
                     .context("Failed to parse IDP_DATABASE_URL for the session store")?
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
@@ -109,7 +123,7 @@ impl Sessions {
                 let pool = PgPoolOptions::new()
                     .max_connections(max_connections)
                     .acquire_timeout(Duration::from_secs(5))
-                    .connect(&settings.database_url)
+                    .connect(&config.database_url)
                     .await
                     .context("Failed to connect the session store")?;
                 let store = PostgresStore::new(pool);
@@ -118,9 +132,9 @@ impl Sessions {
                 Store::Postgres(store)
             }
         };
-        let idle_secs = i64::try_from(settings.session_idle_timeout_secs)
+        let idle_secs = i64::try_from(config.idle_timeout_secs)
             .context("IDP_SESSION_IDLE_TIMEOUT_SECS overflows")?;
-        let secure = settings.is_https();
+        let secure = config.https;
         Ok(Self {
             store,
             cookie_name: if secure {
@@ -217,13 +231,15 @@ pub struct BrowserSession {
     ip: Option<IpAddr>,
 }
 
-impl FromRequestParts<AppState> for BrowserSession {
+impl<S> FromRequestParts<S> for BrowserSession
+where
+    S: Send + Sync,
+    UserSessions: FromRef<S>,
+    Arc<HttpConfig>: FromRef<S>,
+{
     type Rejection = PageError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let session = parts.extensions.get::<Session>().cloned().ok_or_else(|| {
             PageError::internal(&anyhow::anyhow!("No session layer on this route"))
         })?;
@@ -231,7 +247,7 @@ impl FromRequestParts<AppState> for BrowserSession {
         let Ok(ClientIp(ip)) = ClientIp::from_request_parts(parts, state).await;
         Ok(Self {
             session,
-            records: state.user_sessions.clone(),
+            records: UserSessions::from_ref(state),
             device,
             ip,
         })
@@ -239,6 +255,18 @@ impl FromRequestParts<AppState> for BrowserSession {
 }
 
 impl BrowserSession {
+    /// The context of a page with a form: carries this session's CSRF token.
+    pub async fn page_context(&self) -> Result<PageContext, PageError> {
+        Ok(PageContext {
+            site_name: SITE_NAME,
+            csrf_token: self
+                .csrf_token()
+                .await
+                .map_err(|e| PageError::internal(&e))?,
+            flash: None,
+        })
+    }
+
     /// The signed-in user, unless their sign-in has ended (signed out elsewhere, idle,
     /// past its lifetime): then this browser is signed out now.
     pub async fn user(&self) -> anyhow::Result<Option<SignedInUser>> {

@@ -10,11 +10,11 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-use crate::clients::{AuthMethod, GrantType};
-use crate::endpoints;
+use crate::http::config::HttpConfig;
+use crate::http::endpoints;
+use crate::http::state::{AppState, Issuer};
 use crate::keys::{self, KeyRing};
-use crate::settings::Settings;
-use crate::startup::{AppState, Issuer};
+use crate::oauth::clients::{AuthMethod, GrantType};
 
 /// How long clients may cache the discovery document (it changes only with a deploy).
 /// The JWKS's max-age is `IDP_JWKS_MAX_AGE_SECS`, which key rotation's pre-publication
@@ -95,13 +95,13 @@ async fn discovery(State(Issuer(issuer)): State<Issuer>) -> impl IntoResponse {
 /// `If-None-Match` gets 304 without a body (RFC 9110 §13.1.2).
 async fn jwks(
     State(keys): State<KeyRing>,
-    State(settings): State<Arc<Settings>>,
+    State(config): State<Arc<HttpConfig>>,
     request_headers: HeaderMap,
 ) -> Response {
     let (body, etag) = keys.jwks_with_etag();
     let mut headers = HeaderMap::new();
     if let Ok(value) =
-        HeaderValue::from_str(&format!("public, max-age={}", settings.jwks_max_age_secs))
+        HeaderValue::from_str(&format!("public, max-age={}", config.jwks_max_age_secs))
     {
         headers.insert(header::CACHE_CONTROL, value);
     }

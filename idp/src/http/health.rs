@@ -8,8 +8,8 @@ use axum::{Json, Router};
 use serde_json::json;
 use service_kit::db::Database;
 
-use crate::endpoints;
-use crate::startup::AppState;
+use crate::http::endpoints;
+use crate::http::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route(endpoints::HEALTH, get(health))

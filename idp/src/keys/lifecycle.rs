@@ -8,7 +8,7 @@
 //! running [`KeyRing`]: every tick applies what is due, then reloads the ring, so changes
 //! made by other instances or the CLI appear within one check interval.
 //!
-//! Every transition is recorded in the audit trail ([`crate::audit`]: a row and a
+//! Every transition is recorded in the audit trail ([`crate::guards::audit`]: a row and a
 //! `tracing` event with target `audit`), with the kid and who did it; never key material.
 
 use std::sync::Arc;
@@ -21,13 +21,12 @@ use sqlx::AnyPool;
 use tokio::sync::watch;
 
 use super::{KeyEncryptionKey, KeyRing, new_sealed_key};
-use crate::settings::Settings;
-use crate::storage::keys::{self as store, KeyRow};
+use crate::keys::store::{self as store, KeyRow};
 
 /// The lease that names the one instance applying scheduled transitions.
 const LEASE: &str = "signing_keys";
 
-/// The lifecycle's times, in seconds (see [`Settings::validate`] for how they relate).
+/// The lifecycle's times, in seconds (the settings check how they relate at start-up).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KeySchedule {
     /// How long a key signs before the next one takes over.
@@ -41,16 +40,6 @@ pub struct KeySchedule {
 }
 
 impl KeySchedule {
-    pub fn from_settings(settings: &Settings) -> Self {
-        let secs = |s: u64| i64::try_from(s).unwrap_or(i64::MAX / 4);
-        Self {
-            rotation_period: secs(settings.key_rotation_period_secs),
-            prepublication: secs(settings.key_prepublication_secs()),
-            retire_after: secs(settings.key_retire_after_secs()),
-            check_interval: secs(settings.key_check_interval_secs),
-        }
-    }
-
     /// How long a claimed lease lasts: a few ticks, so a live holder keeps it and a dead
     /// one's lease passes to another instance soon.
     fn lease_secs(&self) -> i64 {
@@ -260,8 +249,9 @@ async fn audit(pool: &AnyPool, at: i64, changes: &[Change], by: &str) {
             _ => format!("kid={kid} by={by}"),
         };
         let record =
-            crate::audit::Event::new(event, crate::audit::Outcome::Success).detail(&detail);
-        if let Err(e) = crate::audit::record(pool, at, &record).await {
+            crate::guards::audit::Event::new(event, crate::guards::audit::Outcome::Success)
+                .detail(&detail);
+        if let Err(e) = crate::guards::audit::record(pool, at, &record).await {
             tracing::error!(error = %format!("{e:#}"), event, kid, "Failed to audit a key transition");
         }
     }

@@ -7,14 +7,16 @@
 
 pub mod kek;
 pub mod lifecycle;
+pub mod signing;
+pub mod store;
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use anyhow::{Context, anyhow};
-use axum::body::Bytes;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
 use josekit::jwk::Jwk;
 use josekit::jws::RS256;
 use josekit::jws::alg::rsassa::{RsassaJwsSigner, RsassaJwsVerifier};
@@ -22,7 +24,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use sqlx::AnyPool;
 
-use crate::storage::keys::{self as store, InsertKeyError};
+use crate::keys::store::InsertKeyError;
 pub use kek::KeyEncryptionKey;
 
 pub const ALGORITHM: &str = "RS256";

@@ -8,9 +8,9 @@ use serde_json::Value;
 use sqlx::AnyPool;
 
 use crate::keys::KeyRing;
+use crate::keys::signing::ACCESS_TOKEN_TYPE;
 use crate::oauth::Scope;
-use crate::storage::access_tokens::{self, TokenState};
-use crate::tokens::ACCESS_TOKEN_TYPE;
+use crate::oauth::store::access_tokens::{self, TokenState};
 
 /// Longer than any access token we sign; a bigger input is refused before parsing.
 const MAX_LEN: usize = 8 * 1024;

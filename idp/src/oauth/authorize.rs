@@ -20,13 +20,13 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use sqlx::AnyPool;
 
-use crate::clients::{Client, ClientId, Clients, ConsentPolicy, GrantType};
+use crate::guards::secrets::Secret;
 use crate::keys::KeyRing;
+use crate::oauth::clients::{Client, ClientId, Clients, ConsentPolicy, GrantType};
 use crate::oauth::id_token_hint;
 use crate::oauth::pkce::CodeChallenge;
+use crate::oauth::store::codes::{self, CodeRecord};
 use crate::oauth::{ErrorCode, OAuthError, Scope};
-use crate::secrets::Secret;
-use crate::storage::codes::{self, CodeRecord};
 
 /// Longest `nonce` accepted; it is copied into the ID token.
 const MAX_NONCE_LEN: usize = 512;

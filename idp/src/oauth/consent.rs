@@ -4,7 +4,7 @@
 use sqlx::AnyPool;
 
 use crate::oauth::Scope;
-use crate::storage::consents as store;
+use crate::oauth::store::consents as store;
 
 /// The scope the user already agreed to share with the client.
 pub async fn remembered(

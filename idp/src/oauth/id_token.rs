@@ -7,8 +7,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::keys::signing::{ID_TOKEN_TYPE, TokenIssuer};
 use crate::oauth::Scope;
-use crate::tokens::{ID_TOKEN_TYPE, TokenIssuer};
 
 /// What the user agreed to release about themselves (OIDC Core §5.4).
 pub struct UserClaims<'a> {

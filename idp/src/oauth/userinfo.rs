@@ -4,11 +4,11 @@
 use serde::Serialize;
 use sqlx::AnyPool;
 
+use crate::accounts::store as users;
 use crate::keys::KeyRing;
 use crate::oauth::Scope;
 use crate::oauth::access::{self, Standing};
 use crate::oauth::id_token::{self, UserClaims};
-use crate::storage::users;
 
 /// OIDC Core §5.3.2: `sub` always, the rest as the scope allows.
 #[derive(Debug, Serialize)]

@@ -6,13 +6,12 @@
 
 use std::net::IpAddr;
 
+use crate::accounts::store as users;
 use crate::accounts::{Accounts, LoginError};
-use crate::secrets::{self, Secret};
-use crate::settings::Settings;
-use crate::storage::user_sessions::SessionRow;
-use crate::storage::users;
-use crate::tokens::{AccessGrant, IssuedToken, TokenIssuer};
-use crate::user_sessions::{RefreshError, SessionKind, UserSessions};
+use crate::guards::secrets::{self, Secret};
+use crate::keys::signing::{AccessGrant, IssuedToken, TokenIssuer};
+use crate::sessions::records::{RefreshError, SessionKind, UserSessions};
+use crate::sessions::store::SessionRow;
 
 /// `client_id` of tokens from the first-party JSON login.
 pub const FIRST_PARTY_CLIENT_ID: &str = "first-party";
@@ -45,15 +44,16 @@ impl ApiSessions {
         sessions: UserSessions,
         tokens: TokenIssuer,
         pool: sqlx::AnyPool,
-        settings: &Settings,
+        audience: String,
+        access_token_ttl_secs: u64,
     ) -> Self {
         Self {
             accounts,
             sessions,
             tokens,
             pool,
-            audience: settings.audience.clone(),
-            access_token_ttl_secs: settings.access_token_ttl_secs,
+            audience,
+            access_token_ttl_secs,
         }
     }
 

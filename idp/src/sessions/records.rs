@@ -18,12 +18,11 @@ use anyhow::Context;
 use service_kit::clock::Clock;
 use sqlx::AnyPool;
 
-use crate::audit::{Audit, Event, Outcome, events};
-use crate::secrets::{self, Secret};
-use crate::settings::Settings;
-use crate::storage::audit::{self as audit_store, AuditRow};
-use crate::storage::grants;
-use crate::storage::user_sessions::{self as store, SessionRow};
+use crate::guards::audit::store::{self as audit_store, AuditRow};
+use crate::guards::audit::{Audit, Event, Outcome, events};
+use crate::guards::secrets::{self, Secret};
+use crate::oauth::store::grants;
+use crate::sessions::store::{self as store, SessionRow};
 
 /// Activity is written at most once per this many seconds per session.
 const TOUCH_GRANULARITY_SECS: i64 = 60;
@@ -71,23 +70,12 @@ impl EndReason {
     }
 }
 
-/// The timeouts, from settings.
+/// The timeouts and the most sessions a user may have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SessionPolicy {
     pub idle_timeout_secs: i64,
     pub lifetime_secs: i64,
     pub max_per_user: usize,
-}
-
-impl SessionPolicy {
-    pub fn from_settings(settings: &Settings) -> Self {
-        let secs = |s: u64| i64::try_from(s).unwrap_or(i64::MAX / 4);
-        Self {
-            idle_timeout_secs: secs(settings.session_idle_timeout_secs),
-            lifetime_secs: secs(settings.session_lifetime_secs),
-            max_per_user: settings.max_sessions_per_user,
-        }
-    }
 }
 
 /// A new session, with the secrets only its creator ever sees (JSON API sessions).

@@ -288,7 +288,9 @@ async fn ending_the_other_session_signs_that_browser_out() {
     let home = page(&chrome, &app.url("/")).await;
     assert!(home.contains(r#"href="/login""#), "signed out at home too");
 
-    let events = idp::storage::audit::latest(&app.db.pool, 20).await.unwrap();
+    let events = idp::guards::audit::store::latest(&app.db.pool, 20)
+        .await
+        .unwrap();
     assert!(
         events
             .iter()
@@ -401,7 +403,9 @@ async fn a_wrong_current_password_is_refused_under_its_field_and_counted_until_t
 
     // Nothing changed: the other browser is signed in, the old password works.
     assert_eq!(sessions(&account(&app, &chrome).await).len(), 2);
-    let events = idp::storage::audit::latest(&app.db.pool, 50).await.unwrap();
+    let events = idp::guards::audit::store::latest(&app.db.pool, 50)
+        .await
+        .unwrap();
     let failures: Vec<_> = events
         .iter()
         .filter(|e| e.event == "password_changed")
@@ -460,7 +464,9 @@ async fn a_password_change_signs_out_the_other_browsers_and_only_the_new_passwor
 
     assert_eq!(app.post_login(EMAIL, PASSWORD).await.status(), 401);
     assert_eq!(app.post_login(EMAIL, NEW_PASSWORD).await.status(), 200);
-    let events = idp::storage::audit::latest(&app.db.pool, 50).await.unwrap();
+    let events = idp::guards::audit::store::latest(&app.db.pool, 50)
+        .await
+        .unwrap();
     assert!(
         events
             .iter()

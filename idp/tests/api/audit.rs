@@ -1,7 +1,7 @@
 //! The audit trail (issue 5): sign-ins, failures, lockouts, registrations and client
 //! events, each with time, user, IP and outcome, and never a secret.
 
-use idp::storage::audit::{AuditRow, latest};
+use idp::guards::audit::store::{AuditRow, latest};
 
 use crate::helpers::{PASSWORD, TestApp, spawn_app};
 use crate::oauth_helpers::{Auth, TestClient, oauth_error, post_form, service_client};

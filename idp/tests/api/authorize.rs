@@ -2,8 +2,8 @@
 //! checks, what is shown to the user versus redirected, prompt/max_age/id_token_hint,
 //! remembered consent, and the code it finally issues.
 
-use idp::clients::{ConsentPolicy, PkcePolicy, RedirectUri};
 use idp::oauth::Scope;
+use idp::oauth::clients::{ConsentPolicy, PkcePolicy, RedirectUri};
 use serde_json::json;
 
 use crate::browser_helpers::*;

@@ -5,12 +5,12 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use idp::clients::{
+use idp::keys::{KeyEncryptionKey, KeyRing};
+use idp::oauth::Scope;
+use idp::oauth::clients::{
     ClientType, Clients, ConsentPolicy, DEFAULT_SCOPE, GrantType, NewClient, PkcePolicy,
     RedirectUri,
 };
-use idp::keys::{KeyEncryptionKey, KeyRing};
-use idp::oauth::Scope;
 use josekit::jws::{JwsHeader, RS256};
 use josekit::jwt::{self, JwtPayload};
 use reqwest::Response;

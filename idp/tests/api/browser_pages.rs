@@ -387,7 +387,10 @@ async fn there_is_no_open_redirect_after_sign_in() {
 #[tokio::test]
 async fn registration_signs_the_new_user_in_and_continues_the_flow() {
     let app = spawn_app().await;
-    let client = register_client(&app, |c| c.consent = idp::clients::ConsentPolicy::Skip).await;
+    let client = register_client(&app, |c| {
+        c.consent = idp::oauth::clients::ConsentPolicy::Skip
+    })
+    .await;
     let browser = browser();
     let login = location(
         &app,

@@ -1,9 +1,9 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use idp::app::housekeeping::Housekeeping;
+use idp::app::settings::Settings;
+use idp::app::startup::Application;
 use idp::keys::lifecycle::KeyRotation;
-use idp::maintenance::Housekeeping;
-use idp::settings::Settings;
-use idp::startup::Application;
 use reqwest::Response;
 use rsa::pkcs1v15::{Signature, VerifyingKey};
 use rsa::sha2::Sha256;

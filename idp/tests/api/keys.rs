@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use chrono::Duration as Shift;
+use idp::app::settings::Settings;
 use idp::keys::lifecycle::{Change, KeyCommandError, KeyManager, KeyState, RotateMode};
-use idp::settings::Settings;
 use serde_json::Value;
 use service_kit::clock::Clock;
 use service_kit::testing::fresh_database;

@@ -145,7 +145,7 @@ async fn an_unregistered_post_logout_redirect_uri_gets_the_error_page() {
     let client = register_client(&app, |_| {}).await;
     let other = register_client(&app, |c| {
         c.post_logout_redirect_uris =
-            vec![idp::clients::RedirectUri::parse("https://other.example/bye").unwrap()];
+            vec![idp::oauth::clients::RedirectUri::parse("https://other.example/bye").unwrap()];
     })
     .await;
     let browser = browser();

@@ -5,12 +5,12 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use idp::clients::{
+use idp::oauth::Scope;
+use idp::oauth::clients::{
     AuthMethod, ClientType, Clients, ConsentPolicy, DEFAULT_SCOPE, GrantType, NewClient,
     PkcePolicy, RedirectUri,
 };
-use idp::oauth::Scope;
-use idp::storage::codes::{self, CodeRecord};
+use idp::oauth::store::codes::{self, CodeRecord};
 use reqwest::Response;
 use rsa::sha2::{Digest, Sha256};
 use serde_json::Value;
@@ -150,11 +150,11 @@ pub async fn issue_code(
     user_id: &str,
     spec: CodeSpec,
 ) -> String {
-    let code = idp::secrets::random_token(32);
+    let code = idp::guards::secrets::random_token(32);
     let now = now();
     codes::insert(
         &app.db.pool,
-        &idp::secrets::hash(&code),
+        &idp::guards::secrets::hash(&code),
         &CodeRecord {
             client_id: client.id.clone(),
             user_id: user_id.to_owned(),

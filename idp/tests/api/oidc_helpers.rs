@@ -2,11 +2,11 @@
 //! provider metadata as openidconnect sees it, a tiny HTML form reader, and a
 //! cookie-keeping HTTP "browser" that signs in through the idp's pages.
 
-use idp::clients::{
+use idp::oauth::Scope;
+use idp::oauth::clients::{
     ClientType, Clients, ConsentPolicy, DEFAULT_SCOPE, GrantType, NewClient, PkcePolicy,
     RedirectUri,
 };
-use idp::oauth::Scope;
 use openidconnect::core::{
     CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClient, CoreClientAuthMethod, CoreGrantType,
     CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm,

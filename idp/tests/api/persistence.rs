@@ -61,7 +61,7 @@ async fn signing_keys_are_encrypted_at_rest() {
     let database = app.stop().await;
     let other_kek = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 32]);
     let Err((error, _)) = try_spawn_app_with(database, |s| {
-        s.key_encryption_key = Some(idp::settings::KeyEncryptionKeySetting(other_kek));
+        s.key_encryption_key = Some(idp::app::settings::KeyEncryptionKeySetting(other_kek));
     })
     .await
     else {

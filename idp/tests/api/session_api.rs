@@ -452,7 +452,9 @@ async fn a_password_change_needs_the_current_password_and_ends_the_other_session
     assert_eq!(app.post_login("a@b.com", PASSWORD).await.status(), 401);
     assert_eq!(app.post_login("a@b.com", NEW).await.status(), 200);
 
-    let events = idp::storage::audit::latest(&app.db.pool, 50).await.unwrap();
+    let events = idp::guards::audit::store::latest(&app.db.pool, 50)
+        .await
+        .unwrap();
     let changes: Vec<_> = events
         .iter()
         .filter(|e| e.event == "password_changed")

@@ -36,7 +36,9 @@ fn retry_after(response: &Response) -> u64 {
         .unwrap()
 }
 
-async fn app_with_clock(customise: impl FnOnce(&mut idp::settings::Settings)) -> (TestApp, Clock) {
+async fn app_with_clock(
+    customise: impl FnOnce(&mut idp::app::settings::Settings),
+) -> (TestApp, Clock) {
     let clock = Clock::system();
     let app = spawn_app_with_clock(fresh_database("idp").await, clock.clone(), customise).await;
     (app, clock)

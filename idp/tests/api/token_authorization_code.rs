@@ -1,7 +1,7 @@
 //! `POST /token` with `grant_type=authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.6,
 //! OIDC Core §3.1.3).
 
-use idp::clients::{ClientType, PkcePolicy};
+use idp::oauth::clients::{ClientType, PkcePolicy};
 use serde_json::Value;
 
 use crate::helpers::{AUDIENCE, decode_jwt, spawn_app, verify_independently};
@@ -158,7 +158,7 @@ async fn a_client_without_the_refresh_grant_gets_no_refresh_token() {
     let client = create_client(
         &app,
         ClientSpec {
-            grant_types: vec![idp::clients::GrantType::AuthorizationCode],
+            grant_types: vec![idp::oauth::clients::GrantType::AuthorizationCode],
             ..ClientSpec::default()
         },
     )

@@ -2,7 +2,7 @@
 //! §5.2): one method per request and only the registered one, errors as JSON that is
 //! never cached.
 
-use idp::clients::{AuthMethod, GrantType};
+use idp::oauth::clients::{AuthMethod, GrantType};
 
 use crate::helpers::spawn_app;
 use crate::oauth_helpers::{
@@ -21,7 +21,7 @@ async fn client_secret_basic_credentials_are_form_urldecoded_before_use() {
     // proves the idp decodes what RFC 6749 §2.3.1 tells clients to encode.
     let secret = "a+b/c:d%e f&g=h~\u{e9}";
     sqlx::query("UPDATE clients SET secret_hash = $1 WHERE client_id = $2")
-        .bind(idp::secrets::hash(secret))
+        .bind(idp::guards::secrets::hash(secret))
         .bind(&client.id)
         .execute(&app.db.pool)
         .await

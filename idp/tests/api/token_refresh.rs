@@ -153,7 +153,7 @@ async fn refresh_tokens_expire_when_idle_and_at_the_end_of_the_family() {
     let user_id = app.register("ada@example.com").await;
     let client = confidential_client(&app).await;
     let signed = sign_in_with(&app, user_id, client, "openid").await;
-    let hash = idp::secrets::hash(signed.refresh_token());
+    let hash = idp::guards::secrets::hash(signed.refresh_token());
     let (created, expires, absolute): (i64, i64, i64) = sqlx::query_as(
         "SELECT created_at, expires_at, absolute_expires_at FROM refresh_tokens WHERE token_hash = $1",
     )
@@ -173,7 +173,7 @@ async fn refresh_tokens_expire_when_idle_and_at_the_end_of_the_family() {
     let next = body["refresh_token"].as_str().unwrap().to_owned();
     let (next_absolute,): (i64,) =
         sqlx::query_as("SELECT absolute_expires_at FROM refresh_tokens WHERE token_hash = $1")
-            .bind(idp::secrets::hash(&next))
+            .bind(idp::guards::secrets::hash(&next))
             .fetch_one(&app.db.pool)
             .await
             .unwrap();
@@ -182,7 +182,7 @@ async fn refresh_tokens_expire_when_idle_and_at_the_end_of_the_family() {
     // Idle for longer than allowed.
     sqlx::query("UPDATE refresh_tokens SET expires_at = $1 WHERE token_hash = $2")
         .bind(now() - 1)
-        .bind(idp::secrets::hash(&next))
+        .bind(idp::guards::secrets::hash(&next))
         .execute(&app.db.pool)
         .await
         .unwrap();
@@ -196,7 +196,7 @@ async fn a_refresh_token_past_the_family_end_is_an_invalid_grant() {
     let signed = sign_in(&app, "ada@example.com", "openid").await;
     sqlx::query("UPDATE refresh_tokens SET absolute_expires_at = $1 WHERE token_hash = $2")
         .bind(now() - 1)
-        .bind(idp::secrets::hash(signed.refresh_token()))
+        .bind(idp::guards::secrets::hash(signed.refresh_token()))
         .execute(&app.db.pool)
         .await
         .unwrap();

@@ -27,20 +27,20 @@ pub struct RealIdp {
 pub async fn spawn_idp(
     database: TestDatabase,
     clock: Clock,
-    tweak: impl FnOnce(&mut idp::settings::Settings),
+    tweak: impl FnOnce(&mut idp::app::settings::Settings),
 ) -> RealIdp {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let mut settings = idp::settings::Settings {
+    let mut settings = idp::app::settings::Settings {
         issuer: address.clone(),
         audience: AUDIENCE.to_owned(),
         database_url: database.url.clone(),
         keys_dir: database.path().join("keys"),
-        ..idp::settings::Settings::default()
+        ..idp::app::settings::Settings::default()
     };
     tweak(&mut settings);
     let issuer = settings.issuer.clone();
-    let app = idp::startup::Application::build_with_listener(settings, listener, clock)
+    let app = idp::app::startup::Application::build_with_listener(settings, listener, clock)
         .await
         .expect("Failed to build the idp");
     let key_rotation = app.key_rotation();

@@ -7,12 +7,14 @@
 //! account (people type passwords into the email field); a failure against an unknown
 //! account carries no user at all.
 
+pub mod store;
+
 use std::net::IpAddr;
 
 use service_kit::clock::Clock;
 use sqlx::AnyPool;
 
-use crate::storage::audit::{self as store, AuditRow};
+use crate::guards::audit::store::AuditRow;
 
 /// Event names, stable for whoever reads the table.
 pub mod events {

@@ -9,6 +9,8 @@
 //! locked are not counted, so a lock always ends `max_lock_secs` at most after the last
 //! counted failure: never a permanent lockout.
 
+pub mod store;
+
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -18,9 +20,7 @@ use service_kit::clock::Clock;
 use sha2::{Digest, Sha256};
 use sqlx::AnyPool;
 
-use crate::domain::Email;
-use crate::settings::Settings;
-use crate::storage::auth_failures as store;
+use crate::accounts::email::Email;
 
 /// How many failures a key may have, and how long it is locked after that.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,7 +47,7 @@ impl Policy {
     }
 }
 
-/// The policies, from the settings.
+/// The policies of the three kinds of key.
 #[derive(Clone, Debug)]
 pub struct Policies {
     pub account: Policy,
@@ -64,39 +64,14 @@ pub const STRICT: Policy = Policy {
     max_lock_secs: 900,
 };
 
+#[cfg(test)]
 impl Policies {
     /// `policy` for every kind of key.
-    #[cfg(test)]
     pub fn uniform(policy: Policy) -> Self {
         Self {
             account: policy,
             ip: policy,
             registration: policy,
-        }
-    }
-
-    pub fn from_settings(settings: &Settings) -> Self {
-        let window_secs = settings.login_failure_window_secs;
-        Self {
-            account: Policy {
-                max_failures: settings.login_max_failures_per_account,
-                window_secs,
-                lock_secs: settings.login_lock_secs,
-                max_lock_secs: settings.login_max_lock_secs,
-            },
-            ip: Policy {
-                max_failures: settings.login_max_failures_per_ip,
-                window_secs,
-                lock_secs: settings.login_lock_secs,
-                max_lock_secs: settings.login_max_lock_secs,
-            },
-            // A fixed budget per window: the lock lasts until the window would end.
-            registration: Policy {
-                max_failures: settings.registration_max_per_ip,
-                window_secs: settings.registration_window_secs,
-                lock_secs: settings.registration_window_secs,
-                max_lock_secs: settings.registration_window_secs,
-            },
         }
     }
 }
@@ -211,41 +186,6 @@ impl Throttle {
     pub async fn reset(&self, key: Key<'_>) -> anyhow::Result<()> {
         store::reset(&self.pool, &key.stored()).await
     }
-}
-
-/// The throttle settings, checked at start-up and named when wrong.
-pub fn validate_settings(settings: &Settings) -> anyhow::Result<()> {
-    use anyhow::ensure;
-    ensure!(
-        (1..=1000).contains(&settings.login_max_failures_per_account),
-        "IDP_LOGIN_MAX_FAILURES_PER_ACCOUNT must be between 1 and 1000"
-    );
-    ensure!(
-        (1..=100_000).contains(&settings.login_max_failures_per_ip),
-        "IDP_LOGIN_MAX_FAILURES_PER_IP must be between 1 and 100000"
-    );
-    ensure!(
-        (60..=86_400).contains(&settings.login_failure_window_secs),
-        "IDP_LOGIN_FAILURE_WINDOW_SECS must be between 60 and 86400"
-    );
-    ensure!(
-        (1..=86_400).contains(&settings.login_lock_secs),
-        "IDP_LOGIN_LOCK_SECS must be between 1 and 86400"
-    );
-    ensure!(
-        settings.login_max_lock_secs >= settings.login_lock_secs
-            && settings.login_max_lock_secs <= 86_400,
-        "IDP_LOGIN_MAX_LOCK_SECS must be at least IDP_LOGIN_LOCK_SECS and at most 86400"
-    );
-    ensure!(
-        (1..=100_000).contains(&settings.registration_max_per_ip),
-        "IDP_REGISTRATION_MAX_PER_IP must be between 1 and 100000"
-    );
-    ensure!(
-        (60..=86_400).contains(&settings.registration_window_secs),
-        "IDP_REGISTRATION_WINDOW_SECS must be between 60 and 86400"
-    );
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The first-party JSON API's entry points: `POST /auth/register`, `POST /auth/login`,
 //! `POST /auth/refresh`, `POST /auth/logout` and `GET /auth/config`. The calls made
-//! within a session are in [`super::auth_sessions`]. Errors use the shared JSON shape
+//! within a session are in [`super::sessions`]. Errors use the shared JSON shape
 //! (`service_kit::api_error`).
 
 use axum::body::Bytes;
@@ -14,18 +14,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use service_kit::api_error::{ApiError, ApiJson, optional_json};
 
-use super::auth_sessions::{ApiSession, CSRF_HEADER, csrf_failed, csrf_header, rfc3339};
 use super::refresh_cookie;
+use super::sessions::{ApiSession, CSRF_HEADER, csrf_failed, csrf_header, rfc3339};
+use crate::accounts::password::Password;
 use crate::accounts::{Accounts, LoginError, RegisterError};
-use crate::api_sessions::SessionTokens;
-use crate::device::Device;
-use crate::domain::Password;
-use crate::endpoints;
-use crate::routes::client_ip::ClientIp;
-use crate::secrets::Secret;
-use crate::startup::AppState;
-use crate::storage::user_sessions::SessionRow;
-use crate::user_sessions::{EndReason, RefreshError, UserSessions};
+use crate::guards::secrets::Secret;
+use crate::http::client_ip::ClientIp;
+use crate::http::device::Device;
+use crate::http::endpoints;
+use crate::http::state::AppState;
+use crate::sessions::api::SessionTokens;
+use crate::sessions::records::{EndReason, RefreshError, UserSessions};
+use crate::sessions::store::SessionRow;
 
 /// Far above any valid credential pair (254-byte email, 128 4-byte characters).
 const MAX_BODY_BYTES: usize = 4 * 1024;
@@ -182,7 +182,7 @@ async fn logout(
             .await
             .map_err(|e| ApiError::internal(&e))?;
     }
-    let clear = refresh_cookie::clear(state.settings.is_https());
+    let clear = refresh_cookie::clear(state.config.https);
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear)]).into_response())
 }
 
@@ -201,10 +201,10 @@ async fn config(State(state): State<AppState>) -> Json<Value> {
         "session_idle_timeout_secs": policy.idle_timeout_secs,
         "session_lifetime_secs": policy.lifetime_secs,
         "max_sessions_per_user": policy.max_per_user,
-        "access_token_ttl_secs": state.settings.access_token_ttl_secs,
+        "access_token_ttl_secs": state.config.access_token_ttl_secs,
         "password_min_length": Password::MIN_CHARS,
         "password_max_length": Password::MAX_CHARS,
-        "refresh_cookie": refresh_cookie::name(state.settings.is_https()),
+        "refresh_cookie": refresh_cookie::name(state.config.https),
         "csrf_header": CSRF_HEADER,
     }))
 }
@@ -225,7 +225,7 @@ struct SessionTokensBody {
 fn session_tokens(state: &AppState, tokens: SessionTokens) -> Response {
     let now = state.clock.now().timestamp();
     let cookie = refresh_cookie::set(
-        state.settings.is_https(),
+        state.config.https,
         tokens.refresh_token.expose(),
         tokens.session.expires_at - now,
     );

@@ -23,15 +23,15 @@ use serde::{Deserialize, Serialize};
 use service_kit::api_error::{ApiError, ApiJson};
 
 use crate::accounts::PasswordChangeError;
-use crate::api_sessions::FIRST_PARTY_CLIENT_ID;
-use crate::endpoints;
+use crate::accounts::store as users;
+use crate::guards::audit::store::AuditRow;
+use crate::http::client_ip::ClientIp;
+use crate::http::endpoints;
+use crate::http::state::AppState;
 use crate::oauth::access;
-use crate::routes::client_ip::ClientIp;
-use crate::startup::AppState;
-use crate::storage::audit::AuditRow;
-use crate::storage::user_sessions::SessionRow;
-use crate::storage::users;
-use crate::user_sessions::EndReason;
+use crate::sessions::api::FIRST_PARTY_CLIENT_ID;
+use crate::sessions::records::EndReason;
+use crate::sessions::store::SessionRow;
 
 /// The header cookie-authenticated calls echo the session's CSRF token in.
 pub const CSRF_HEADER: &str = "x-csrf-token";

@@ -13,15 +13,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
-use crate::clients::{Client, ConsentPolicy};
-use crate::endpoints;
+use crate::http::browser_session::{BrowserSession, PendingAuthorization};
+use crate::http::endpoints;
+use crate::http::pages::PageError;
+use crate::http::state::AppState;
 use crate::oauth::authorize::{
     self, Authentication, AuthenticationStep, CodeSubject, ConsentStep, Context, Params, Rejection,
 };
+use crate::oauth::clients::{Client, ConsentPolicy};
 use crate::oauth::{OAuthError, consent};
-use crate::pages::PageError;
-use crate::sessions::{BrowserSession, PendingAuthorization};
-use crate::startup::AppState;
 
 /// Room for long `state`, `nonce` and `id_token_hint` values, and no more.
 const MAX_BODY_BYTES: usize = 32 * 1024;
@@ -202,7 +202,7 @@ pub async fn proceed(
         request,
         &subject,
         now,
-        state.settings.authorization_code_ttl_secs,
+        state.config.authorization_code_ttl_secs,
     )
     .await
     .map_err(|e| PageError::internal(&e))?;

@@ -16,11 +16,11 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::clients::{
+use crate::guards::secrets::Secret;
+use crate::oauth::clients::{
     Client, ClientAuthError, ClientId, ClientType, Clients, PresentedCredentials,
 };
 use crate::oauth::{ErrorCode, OAuthError};
-use crate::secrets::Secret;
 
 /// Far above any valid token request (a code, a verifier, a redirect URI, a secret).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;

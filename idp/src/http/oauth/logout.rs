@@ -13,18 +13,18 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use crate::clients::{Client, Clients};
-use crate::endpoints;
+use crate::http::browser_session::BrowserSession;
+use crate::http::endpoints;
+use crate::http::oauth::authorize::see_other;
+use crate::http::pages::login::{CsrfForm, CsrfProtected};
+use crate::http::pages::views::{LogoutPage, SignedOutPage};
+use crate::http::pages::{self, PageContext, PageError};
+use crate::http::state::AppState;
 use crate::keys::KeyRing;
 use crate::oauth::OAuthError;
 use crate::oauth::authorize::Params;
+use crate::oauth::clients::{Client, Clients};
 use crate::oauth::id_token_hint;
-use crate::pages::views::{LogoutPage, SignedOutPage};
-use crate::pages::{self, PageContext, PageError};
-use crate::routes::authorize::see_other;
-use crate::routes::login_pages::{CsrfForm, CsrfProtected};
-use crate::sessions::BrowserSession;
-use crate::startup::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -136,7 +136,7 @@ async fn logout(
         None => (None, None),
     };
     Ok(pages::render(&LogoutPage {
-        ctx: PageContext::with_form(session).await?,
+        ctx: session.page_context().await?,
         user_email: &user.email,
         client_name: request.client.as_ref().map(|c| c.name.as_str()),
         client_id: request.client.as_ref().map(|c| c.id.as_ref()),

@@ -1,6 +1,6 @@
-//! `POST /revoke` (RFC 7009) and `POST /introspect` (RFC 7662): form bodies, client
-//! authentication as at the token endpoint (introspection: confidential clients only),
-//! never-cached answers.
+//! `POST /revoke` (RFC 7009): a form body, client authentication as at the token
+//! endpoint, a never-cached answer. `POST /introspect` takes the same form and
+//! authentication ([`super::introspection`]).
 
 use std::net::IpAddr;
 
@@ -11,25 +11,24 @@ use axum::response::Response;
 use axum::routing::post;
 use serde::Deserialize;
 
-use crate::clients::Client;
-use crate::endpoints;
+use crate::http::client_ip::ClientIp;
+use crate::http::endpoints;
+use crate::http::oauth::json::{
+    self as oauth_json, Allowed, MAX_BODY_BYTES, OAuthForm, OAuthJsonError, no_store,
+};
+use crate::http::state::AppState;
+use crate::oauth::clients::Client;
 use crate::oauth::revocation::{self, Context, RevocationError};
 use crate::oauth::{ErrorCode, OAuthError};
-use crate::routes::client_ip::ClientIp;
-use crate::routes::oauth_json::{
-    self, Allowed, MAX_BODY_BYTES, OAuthForm, OAuthJsonError, no_store, no_store_json,
-};
-use crate::startup::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route(endpoints::REVOKE, post(revoke))
-        .route(endpoints::INTROSPECT, post(introspect))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
 #[derive(Deserialize)]
-struct TokenForm {
+pub struct TokenForm {
     token: Option<String>,
     /// Accepted and ignored: our tokens' shape says what they are (RFC 7009 §2.1 lets
     /// us), so an unknown hint is no error either.
@@ -60,23 +59,8 @@ async fn revoke(
     }
 }
 
-#[tracing::instrument(skip_all)]
-async fn introspect(
-    State(state): State<AppState>,
-    ClientIp(ip): ClientIp,
-    headers: HeaderMap,
-    OAuthForm(form): OAuthForm<TokenForm>,
-) -> Result<Response, OAuthJsonError> {
-    let (client, token) =
-        client_and_token(&state, &headers, ip, form, Allowed::ConfidentialOnly).await?;
-    revocation::introspect(&context(&state), &client, &token)
-        .await
-        .map(no_store_json)
-        .map_err(|e| OAuthJsonError::unexpected(&e))
-}
-
 /// Authenticates the client as at the token endpoint and takes the required `token`.
-async fn client_and_token(
+pub async fn client_and_token(
     state: &AppState,
     headers: &HeaderMap,
     ip: Option<IpAddr>,
@@ -98,7 +82,7 @@ async fn client_and_token(
     Ok((client, token))
 }
 
-fn context(state: &AppState) -> Context<'_> {
+pub fn context(state: &AppState) -> Context<'_> {
     Context {
         pool: &state.db.pool,
         keys: &state.keys,

@@ -2,40 +2,29 @@
 //! the grant and hands it to [`TokenService`]. Every answer is JSON and never cached.
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, FromRef, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::post;
 use serde::Deserialize;
 
-use crate::clients::{Clients, GrantType};
-use crate::endpoints;
+use crate::guards::secrets::Secret;
+use crate::http::client_ip::ClientIp;
+use crate::http::endpoints;
+use crate::http::oauth::json::{
+    self as oauth_json, Allowed, MAX_BODY_BYTES, OAuthForm, OAuthJsonError, no_store_json,
+};
+use crate::http::state::AppState;
+use crate::oauth::clients::{Clients, GrantType};
 use crate::oauth::grants::{
     TokenError, TokenRequest, TokenService, authorization_code, client_credentials, refresh_token,
 };
 use crate::oauth::{ErrorCode, OAuthError, Scope};
-use crate::routes::client_ip::ClientIp;
-use crate::routes::oauth_json::{
-    self, Allowed, MAX_BODY_BYTES, OAuthForm, OAuthJsonError, no_store_json,
-};
-use crate::secrets::Secret;
-use crate::startup::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route(endpoints::TOKEN, post(token))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-}
-
-impl FromRef<AppState> for TokenService {
-    fn from_ref(state: &AppState) -> Self {
-        TokenService::new(
-            state.db.pool.clone(),
-            state.tokens.clone(),
-            state.settings.clone(),
-            state.clock.clone(),
-        )
-    }
 }
 
 #[derive(Deserialize)]

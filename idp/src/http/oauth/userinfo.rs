@@ -10,14 +10,14 @@ use axum::routing::get;
 use service_kit::clock::Clock;
 use service_kit::db::Database;
 
-use crate::endpoints;
+use crate::http::endpoints;
+use crate::http::oauth::json::{
+    BearerToken, OAuthJsonError, bearer_token, no_store, no_store_json,
+};
+use crate::http::state::{AppState, Issuer};
 use crate::keys::KeyRing;
 use crate::oauth::userinfo::{self, UserInfoError};
 use crate::oauth::{ErrorCode, OAuthError};
-use crate::routes::oauth_json::{
-    BearerToken, OAuthJsonError, bearer_token, no_store, no_store_json,
-};
-use crate::startup::{AppState, Issuer};
 
 pub fn routes() -> Router<AppState> {
     Router::new().route(endpoints::USERINFO, get(userinfo).post(userinfo))

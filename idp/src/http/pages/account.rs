@@ -6,7 +6,7 @@
 //! Each form carries the session's CSRF token ([`CsrfForm`]) and, once it did its
 //! work, redirects back here with a notice (Post/Redirect/Get), so a reload never
 //! posts twice. Ending a session ends its refresh tokens and revokes the grants made
-//! in it ([`UserSessions::end`](crate::user_sessions::UserSessions::end)); a browser
+//! in it ([`UserSessions::end`](crate::sessions::records::UserSessions::end)); a browser
 //! whose session ended is signed out on its next request.
 
 use axum::Router;
@@ -18,18 +18,18 @@ use chrono::DateTime;
 use serde::Deserialize;
 
 use crate::accounts::PasswordChangeError;
-use crate::endpoints;
-use crate::pages::views::{AccountPage, ActivityLine, PasswordErrors, SessionLine};
-use crate::pages::{self, PageContext, PageError};
-use crate::routes::auth_sessions::rfc3339;
-use crate::routes::authorize::see_other;
-use crate::routes::client_ip::ClientIp;
-use crate::routes::login_pages::{CsrfForm, CsrfProtected, login_returning_to, too_many_requests};
-use crate::sessions::{BrowserSession, SignedInUser};
-use crate::startup::AppState;
-use crate::storage::audit::AuditRow;
-use crate::storage::user_sessions::SessionRow;
-use crate::user_sessions::EndReason;
+use crate::guards::audit::store::AuditRow;
+use crate::http::api::sessions::rfc3339;
+use crate::http::browser_session::{BrowserSession, SignedInUser};
+use crate::http::client_ip::ClientIp;
+use crate::http::endpoints;
+use crate::http::oauth::authorize::see_other;
+use crate::http::pages::login::{CsrfForm, CsrfProtected, login_returning_to, too_many_requests};
+use crate::http::pages::views::{AccountPage, ActivityLine, PasswordErrors, SessionLine};
+use crate::http::pages::{self, PageContext, PageError};
+use crate::http::state::AppState;
+use crate::sessions::records::EndReason;
+use crate::sessions::store::SessionRow;
 
 const SESSION_ENDED: &str = "Session ended. That device is signed out.";
 /// For an unknown id, one already over, and another user's: the same answer.
@@ -81,7 +81,7 @@ async fn account_page(
         .take_flash()
         .await
         .map_err(|e| PageError::internal(&e))?;
-    let ctx = PageContext::with_form(&session).await?.with_flash(flash);
+    let ctx = session.page_context().await?.with_flash(flash);
     render(
         &state,
         ctx,
@@ -113,7 +113,7 @@ async fn render(
         .sign_in_activity(&user.user_id)
         .await
         .map_err(|e| PageError::internal(&e))?;
-    let access_lifetime = i64::try_from(state.settings.access_token_ttl_secs).unwrap_or(i64::MAX);
+    let access_lifetime = i64::try_from(state.config.access_token_ttl_secs).unwrap_or(i64::MAX);
     let page = AccountPage {
         ctx,
         email: &user.email,
@@ -352,7 +352,7 @@ async fn change_password(
             Err(PasswordChangeError::Unexpected(e)) => return Err(PageError::internal(&e)),
         }
     }
-    let ctx = PageContext::with_form(&session).await?;
+    let ctx = session.page_context().await?;
     render(&state, ctx, &user, errors, StatusCode::UNPROCESSABLE_ENTITY).await
 }
 

@@ -8,13 +8,13 @@
 use std::borrow::Cow;
 
 use axum::extract::Request;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use service_kit::http::RequestId;
 
+use crate::http::pages::views::{self, PageContext, render};
 use crate::oauth::{ErrorCode, OAuthError};
-use crate::pages::{PageContext, views};
 
 /// An error to show as a page.
 #[derive(Clone, Debug)]
@@ -187,7 +187,7 @@ pub fn error_page(error: &PageError, request_id: Option<String>) -> Response {
         detail: error.detail.as_deref(),
         request_id,
     };
-    let mut response = crate::pages::render(&page);
+    let mut response = render(&page);
     *response.status_mut() = error.status;
     response
 }
@@ -199,6 +199,3 @@ fn is_html(response: &Response) -> bool {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/html"))
 }
-
-/// `Content-Type` of every page.
-pub const HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");

@@ -14,18 +14,19 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use service_kit::clock::Clock;
 
+use crate::accounts::email::Email;
 use crate::accounts::{Accounts, DisplayName, LoginError, RegisterError};
-use crate::device::Device;
-use crate::domain::{Email, ReturnTo};
-use crate::endpoints;
+use crate::http::browser_session::{BrowserSession, PendingAuthorization};
+use crate::http::client_ip::ClientIp;
+use crate::http::device::Device;
+use crate::http::endpoints;
+use crate::http::oauth::authorize::{Waiting, load_waiting, proceed, see_other};
+use crate::http::pages::return_to::ReturnTo;
+use crate::http::pages::views::{ConsentPage, LoginPage, RegisterErrors, RegisterPage, ScopeLine};
+use crate::http::pages::{self, PageError};
+use crate::http::state::AppState;
 use crate::oauth::consent;
 use crate::oauth::{ErrorCode, OAuthError, Scope};
-use crate::pages::views::{ConsentPage, LoginPage, RegisterErrors, RegisterPage, ScopeLine};
-use crate::pages::{self, PageContext, PageError};
-use crate::routes::authorize::{Waiting, load_waiting, proceed, see_other};
-use crate::routes::client_ip::ClientIp;
-use crate::sessions::{BrowserSession, PendingAuthorization};
-use crate::startup::AppState;
 
 /// The one message for an unknown email and a wrong password (no enumeration).
 const LOGIN_FAILED: &str = "The email or password is incorrect.";
@@ -67,7 +68,7 @@ where
         let Form(form) = Form::<T>::from_request(request, state)
             .await
             .map_err(|_| PageError::bad_form())?;
-        let valid = crate::sessions::csrf_matches(&session, form.csrf_token())
+        let valid = crate::http::browser_session::csrf_matches(&session, form.csrf_token())
             .await
             .map_err(|e| PageError::internal(&e))?;
         if !valid {
@@ -164,7 +165,7 @@ async fn login_page(
         .unwrap_or_default();
     let return_to = return_to(query.return_to.as_deref());
     Ok(pages::render(&LoginPage {
-        ctx: PageContext::with_form(&session).await?,
+        ctx: session.page_context().await?,
         request,
         // A waiting authorization request decides where the sign-in goes next.
         return_to: return_to
@@ -221,7 +222,7 @@ async fn login(
             Ok(pages::render_with_status(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &LoginPage {
-                    ctx: PageContext::with_form(&session).await?,
+                    ctx: session.page_context().await?,
                     request,
                     return_to: return_to.as_ref().map(AsRef::as_ref),
                     client_name,
@@ -300,7 +301,7 @@ async fn register_page(
         .and_then(|w| w.pending.request.login_hint.as_deref())
         .unwrap_or_default();
     Ok(pages::render(&RegisterPage {
-        ctx: PageContext::with_form(&session).await?,
+        ctx: session.page_context().await?,
         request,
         client_name,
         email,
@@ -395,7 +396,7 @@ async fn register(
     Ok(pages::render_with_status(
         StatusCode::UNPROCESSABLE_ENTITY,
         &RegisterPage {
-            ctx: PageContext::with_form(&session).await?,
+            ctx: session.page_context().await?,
             request,
             client_name,
             email: form.email.trim(),
@@ -435,7 +436,7 @@ async fn consent_page(
         })
         .collect();
     Ok(pages::render(&ConsentPage {
-        ctx: PageContext::with_form(&session).await?,
+        ctx: session.page_context().await?,
         request: &query.request,
         client_name: &client.name,
         user_email: &user.email,

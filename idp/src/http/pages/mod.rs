@@ -7,10 +7,12 @@
 //! browser routes (home, sign-in, registration, consent, the account page, `/authorize`,
 //! `/logout`) also get the session layer; the stylesheet does not.
 
+pub mod account;
 pub mod error;
+pub mod login;
+pub mod return_to;
 pub mod views;
 
-use askama::Template;
 use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
@@ -21,15 +23,14 @@ use service_kit::api_error::ApiError;
 use service_kit::http::RequestId;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::endpoints;
-use crate::routes;
-use crate::sessions::BrowserSession;
-use crate::startup::AppState;
+use crate::http::browser_session::BrowserSession;
+use crate::http::endpoints;
+use crate::http::state::AppState;
 pub use error::PageError;
+pub use views::{PageContext, SITE_NAME, render, render_with_status};
 
-pub const SITE_NAME: &str = "idp";
-const STYLESHEET: &str = include_str!("../../../static/style.css");
-const FAVICON: &str = include_str!("../../../static/favicon.svg");
+const STYLESHEET: &str = include_str!("../../../../static/style.css");
+const FAVICON: &str = include_str!("../../../../static/favicon.svg");
 
 /// No scripts, no framing, no referrer leaks. `form-action` is left out on purpose:
 /// browsers apply it to the redirect that follows a form post, which is how sign-in
@@ -37,49 +38,9 @@ const FAVICON: &str = include_str!("../../../static/favicon.svg");
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
      base-uri 'none'; frame-ancestors 'none'";
 
-/// What every page template receives.
-pub struct PageContext {
-    pub site_name: &'static str,
-    /// This session's CSRF token, for the page's forms; empty on pages without one.
-    pub csrf_token: String,
-    /// A one-time notice about what the last form did ("Session ended.").
-    pub flash: Option<String>,
-}
-
-impl PageContext {
-    pub fn without_form() -> Self {
-        Self {
-            site_name: SITE_NAME,
-            csrf_token: String::new(),
-            flash: None,
-        }
-    }
-
-    /// For a page with a form: carries the session's CSRF token.
-    pub async fn with_form(session: &BrowserSession) -> Result<Self, PageError> {
-        Ok(Self {
-            site_name: SITE_NAME,
-            csrf_token: session
-                .csrf_token()
-                .await
-                .map_err(|e| PageError::internal(&e))?,
-            flash: None,
-        })
-    }
-
-    /// Shows `flash` (see [`BrowserSession::take_flash`]) above the page's content.
-    pub fn with_flash(self, flash: Option<String>) -> Self {
-        Self { flash, ..self }
-    }
-}
-
-pub fn routes(state: &AppState) -> Router<AppState> {
-    let browser = Router::new()
-        .route(endpoints::HOME, get(home))
-        .merge(routes::login_pages::routes())
-        .merge(routes::account::routes())
-        .merge(routes::authorize::routes())
-        .merge(routes::logout::routes());
+/// `browser` (the routes a browser navigates: pages, `/authorize`, `/logout`) with the
+/// session layer, plus the stylesheet and favicon, all with the page layers.
+pub fn with_page_layers(state: &AppState, browser: Router<AppState>) -> Router<AppState> {
     let pages = Router::new()
         .merge(state.sessions.layer(browser))
         .route(endpoints::STYLESHEET, get(stylesheet))
@@ -96,7 +57,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         ))
         .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))
         .layer(security_header(header::REFERRER_POLICY, "no-referrer"));
-    if state.settings.is_https() {
+    if state.config.https {
         // RFC 6797: once a browser has seen us over https, it never tries http again.
         pages.layer(security_header(
             header::STRICT_TRANSPORT_SECURITY,
@@ -109,26 +70,6 @@ pub fn routes(state: &AppState) -> Router<AppState> {
 
 fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
     SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value))
-}
-
-/// Renders a page as a 200 HTML response (a 500 if the template fails).
-pub fn render(page: &impl Template) -> Response {
-    match page.render() {
-        Ok(html) => ([(header::CONTENT_TYPE, error::HTML)], html).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "Failed to render a page");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
-    }
-}
-
-/// Renders a page with another status (a form shown again with its errors).
-pub fn render_with_status(status: StatusCode, page: &impl Template) -> Response {
-    let mut response = render(page);
-    if response.status() == StatusCode::OK {
-        *response.status_mut() = status;
-    }
-    response
 }
 
 /// The fallback for unknown paths: the HTML error page for browsers (with the
@@ -166,7 +107,8 @@ async fn method_not_allowed() -> PageError {
     )
 }
 
-async fn home(session: BrowserSession) -> Result<Response, PageError> {
+/// `GET /`: where to go from here.
+pub async fn home(session: BrowserSession) -> Result<Response, PageError> {
     let user = session.user().await.map_err(|e| PageError::internal(&e))?;
     Ok(render(&views::HomePage {
         ctx: PageContext::without_form(),

@@ -2,8 +2,57 @@
 //! `base.html`. Values are HTML-escaped by askama; nothing here builds HTML by hand.
 
 use askama::Template;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 
-use crate::pages::PageContext;
+pub const SITE_NAME: &str = "idp";
+
+/// The `Content-Type` of every page.
+pub const HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
+
+/// What every page template receives.
+pub struct PageContext {
+    pub site_name: &'static str,
+    /// This session's CSRF token, for the page's forms; empty on pages without one.
+    pub csrf_token: String,
+    /// A one-time notice about what the last form did ("Session ended.").
+    pub flash: Option<String>,
+}
+
+impl PageContext {
+    pub fn without_form() -> Self {
+        Self {
+            site_name: SITE_NAME,
+            csrf_token: String::new(),
+            flash: None,
+        }
+    }
+
+    /// Shows `flash` (see `BrowserSession::take_flash`) above the page's content.
+    pub fn with_flash(self, flash: Option<String>) -> Self {
+        Self { flash, ..self }
+    }
+}
+
+/// Renders a page as a 200 HTML response (a 500 if the template fails).
+pub fn render(page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => ([(header::CONTENT_TYPE, HTML)], html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "Failed to render a page");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// Renders a page with another status (a form shown again with its errors).
+pub fn render_with_status(status: StatusCode, page: &impl Template) -> Response {
+    let mut response = render(page);
+    if response.status() == StatusCode::OK {
+        *response.status_mut() = status;
+    }
+    response
+}
 
 #[derive(Template)]
 #[template(path = "home.html")]

@@ -2,6 +2,7 @@
 //! authenticating them at the token, revocation and introspection endpoints.
 
 pub mod model;
+pub mod store;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -10,11 +11,10 @@ use std::time::Duration;
 use service_kit::clock::Clock;
 use sqlx::AnyPool;
 
-use crate::audit::{Audit, Event, Outcome, events};
+use crate::guards::audit::{Audit, Event, Outcome, events};
+use crate::guards::secrets::{self, Secret};
+use crate::guards::throttle::{Key, Throttle};
 use crate::oauth::Scope;
-use crate::secrets::{self, Secret};
-use crate::storage::clients as store;
-use crate::throttle::{Key, Throttle};
 pub use model::{
     AuthMethod, Client, ClientId, ClientType, ConsentPolicy, GrantType, PkcePolicy, RedirectUri,
 };
@@ -348,7 +348,7 @@ impl Clients {
 mod tests {
     use service_kit::db::Database;
 
-    use crate::throttle::{Policies, STRICT};
+    use crate::guards::throttle::{Policies, STRICT};
 
     use super::*;
 

@@ -20,7 +20,7 @@ impl ClientId {
     }
 
     pub fn generate() -> Self {
-        Self(format!("c_{}", crate::secrets::random_token(16)))
+        Self(format!("c_{}", crate::guards::secrets::random_token(16)))
     }
 }
 

@@ -6,10 +6,10 @@ use sqlx::AnyPool;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::clients::model::{
+use crate::oauth::Scope;
+use crate::oauth::clients::model::{
     AuthMethod, Client, ClientId, ClientType, ConsentPolicy, GrantType, PkcePolicy, RedirectUri,
 };
-use crate::oauth::Scope;
 
 const COLUMNS: &str = "client_id, name, client_type, token_endpoint_auth_method, redirect_uris, \
      post_logout_redirect_uris, allowed_scopes, grant_types, skip_consent, require_pkce, created_at";

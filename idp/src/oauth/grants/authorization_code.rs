@@ -7,13 +7,13 @@
 use anyhow::{Context, anyhow};
 
 use super::{TokenError, TokenResponse, TokenService};
-use crate::clients::{Client, GrantType};
+use crate::guards::secrets::Secret;
 use crate::oauth::Scope;
+use crate::oauth::clients::{Client, GrantType};
 use crate::oauth::pkce::{CodeChallenge, CodeVerifier};
-use crate::secrets::Secret;
-use crate::storage::codes::{self, CodeRecord, Consumed};
-use crate::storage::grants::{self, GrantRecord};
-use crate::storage::refresh_tokens::{self, RefreshTokenRecord};
+use crate::oauth::store::codes::{self, CodeRecord, Consumed};
+use crate::oauth::store::grants::{self, GrantRecord};
+use crate::oauth::store::refresh_tokens::{self, RefreshTokenRecord};
 
 #[derive(Debug)]
 pub struct Request {
@@ -74,7 +74,7 @@ pub(super) async fn exchange(
     let refresh_token = if client.allows_grant(GrantType::RefreshToken) {
         let secret = Secret::generate();
         let absolute_expires_at = now
-            + i64::try_from(service.settings.refresh_token_absolute_ttl_secs)
+            + i64::try_from(service.policy.refresh_token_absolute_ttl_secs)
                 .context("Refresh token lifetime overflows")?;
         refresh_tokens::insert(
             &mut *tx,

@@ -5,9 +5,9 @@
 //! this path is the hot one for service-to-service calls.
 
 use super::{TokenError, TokenResponse, TokenService};
-use crate::clients::{Client, ClientType};
+use crate::keys::signing::AccessGrant;
+use crate::oauth::clients::{Client, ClientType};
 use crate::oauth::{ErrorCode, OAuthError, Scope};
-use crate::tokens::AccessGrant;
 
 /// Scopes about a user, meaningless without one.
 const USER_SCOPES: &str = "openid profile email";
@@ -35,12 +35,12 @@ pub(super) async fn exchange(
         .tokens
         .access_token(AccessGrant {
             subject: client.id.to_string(),
-            audience: service.settings.audience.clone(),
+            audience: service.policy.audience.clone(),
             client_id: client.id.to_string(),
             scope: scope.to_string(),
             email: None,
             session_id: None,
-            lifetime_secs: service.settings.access_token_ttl_secs,
+            lifetime_secs: service.policy.access_token_ttl_secs,
         })
         .await?;
     Ok(TokenResponse {

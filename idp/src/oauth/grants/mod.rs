@@ -13,14 +13,14 @@ use serde::Serialize;
 use service_kit::clock::Clock;
 use sqlx::AnyPool;
 
-use crate::clients::{Client, GrantType};
+use crate::accounts::store as users;
+use crate::guards::secrets::Secret;
+use crate::keys::signing::{AccessGrant, TokenIssuer};
+use crate::oauth::clients::{Client, GrantType};
 use crate::oauth::id_token::{self, IdTokenRequest, UserClaims};
+use crate::oauth::store::access_tokens;
+use crate::oauth::store::grants::GrantRecord;
 use crate::oauth::{ErrorCode, OAuthError, Scope};
-use crate::secrets::Secret;
-use crate::settings::Settings;
-use crate::storage::grants::GrantRecord;
-use crate::storage::{access_tokens, users};
-use crate::tokens::{AccessGrant, TokenIssuer};
 
 /// A token request, parsed: which grant, with its own parameters.
 #[derive(Debug)]
@@ -72,21 +72,34 @@ impl TokenError {
     }
 }
 
+/// The audience and lifetimes of what the token endpoint issues.
+#[derive(Clone, Debug)]
+pub struct TokenPolicy {
+    /// `aud` of access tokens.
+    pub audience: String,
+    pub access_token_ttl_secs: u64,
+    pub id_token_ttl_secs: u64,
+    /// A refresh token unused this long expires.
+    pub refresh_token_idle_ttl_secs: u64,
+    /// A grant's refresh tokens end this long after sign-in, however often used.
+    pub refresh_token_absolute_ttl_secs: u64,
+}
+
 /// Issues tokens for the token endpoint.
 #[derive(Clone)]
 pub struct TokenService {
     pool: AnyPool,
     tokens: TokenIssuer,
-    settings: Arc<Settings>,
+    policy: Arc<TokenPolicy>,
     clock: Clock,
 }
 
 impl TokenService {
-    pub fn new(pool: AnyPool, tokens: TokenIssuer, settings: Arc<Settings>, clock: Clock) -> Self {
+    pub fn new(pool: AnyPool, tokens: TokenIssuer, policy: TokenPolicy, clock: Clock) -> Self {
         Self {
             pool,
             tokens,
-            settings,
+            policy: Arc::new(policy),
             clock,
         }
     }
@@ -135,7 +148,7 @@ impl TokenService {
 
     /// The end of a refresh token issued now, idle expiry capped by the family's end.
     fn refresh_expiry(&self, now: i64, absolute_expires_at: i64) -> anyhow::Result<i64> {
-        let idle = i64::try_from(self.settings.refresh_token_idle_ttl_secs)
+        let idle = i64::try_from(self.policy.refresh_token_idle_ttl_secs)
             .context("Refresh token lifetime overflows")?;
         Ok((now + idle).min(absolute_expires_at))
     }
@@ -159,12 +172,12 @@ impl TokenService {
             .tokens
             .access_token(AccessGrant {
                 subject: user.id.clone(),
-                audience: self.settings.audience.clone(),
+                audience: self.policy.audience.clone(),
                 client_id: client.id.to_string(),
                 scope: scope.to_string(),
                 email: scope.contains("email").then(|| user.email.clone()),
                 session_id: None,
-                lifetime_secs: self.settings.access_token_ttl_secs,
+                lifetime_secs: self.policy.access_token_ttl_secs,
             })
             .await?;
         access_tokens::insert(
@@ -192,7 +205,7 @@ impl TokenService {
                             name: user.name.as_deref(),
                         },
                         issued_at: self.now(),
-                        lifetime_secs: self.settings.id_token_ttl_secs,
+                        lifetime_secs: self.policy.id_token_ttl_secs,
                     },
                 )
                 .await?,

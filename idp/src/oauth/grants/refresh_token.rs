@@ -6,11 +6,11 @@
 use anyhow::{Context, anyhow};
 
 use super::{TokenError, TokenResponse, TokenService};
-use crate::clients::Client;
+use crate::guards::secrets::Secret;
 use crate::oauth::Scope;
-use crate::secrets::Secret;
-use crate::storage::grants;
-use crate::storage::refresh_tokens::{self, RefreshTokenRecord};
+use crate::oauth::clients::Client;
+use crate::oauth::store::grants;
+use crate::oauth::store::refresh_tokens::{self, RefreshTokenRecord};
 
 #[derive(Debug)]
 pub struct Request {

@@ -1,0 +1,6 @@
+//! The first-party JSON API: registration and sign-in ([`auth`]), the session endpoints
+//! ([`sessions`]) and the refresh-token cookie they share ([`refresh_cookie`]).
+
+pub mod auth;
+pub mod refresh_cookie;
+pub mod sessions;
