@@ -6,6 +6,8 @@ pub mod api_error;
 pub mod clock;
 pub mod db;
 pub mod http;
+#[cfg(feature = "testing")]
+pub mod layers;
 pub mod process;
 pub mod telemetry;
 #[cfg(feature = "testing")]

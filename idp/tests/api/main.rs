@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod account_page;
+mod architecture;
 mod audit;
 mod authorize;
 mod browser;
