@@ -5,10 +5,14 @@ use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use service_kit::api_error::ApiError;
-use service_kit::http::RequestId;
+use axum::{Json, http::HeaderName};
+use serde_json::json;
 
 use crate::{AccessTokenClaims, TokenValidator};
+
+/// The request id a service's middleware puts on the request (or the caller sent),
+/// passed on to the issuer when the keys are fetched for this request.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The message of every invalid-token answer, whatever the reason.
 pub const INVALID_TOKEN_MESSAGE: &str = "The access token is invalid or expired.";
@@ -38,7 +42,10 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let token = bearer_token(parts)?;
         let validator = TokenValidator::from_ref(state);
-        let request_id = parts.extensions.get::<RequestId>().map(|id| id.0.as_str());
+        let request_id = parts
+            .headers
+            .get(&REQUEST_ID)
+            .and_then(|id| id.to_str().ok());
         match validator.validate(token, request_id).await {
             Ok(claims) => Ok(Self(claims)),
             Err(reason) => {
@@ -71,50 +78,68 @@ fn bearer_token(parts: &Parts) -> Result<&str, AuthRejection> {
     Ok(token)
 }
 
-impl From<AuthRejection> for ApiError {
+/// An RFC 6750 error response in the JSON error shape
+/// `{"error": "<code>", "message": "<for people>"}`, with its `WWW-Authenticate`.
+#[derive(Debug, Clone)]
+pub struct AuthError {
+    pub status: StatusCode,
+    /// Stable and machine-readable: `missing_token`, `invalid_token`,
+    /// `insufficient_scope`.
+    pub code: &'static str,
+    pub message: String,
+    pub www_authenticate: HeaderValue,
+}
+
+impl From<AuthRejection> for AuthError {
     fn from(rejection: AuthRejection) -> Self {
         match rejection {
-            AuthRejection::MissingToken => ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "missing_token",
-                "This request needs an access token: send Authorization: Bearer <token>.",
-            )
-            .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")),
-            AuthRejection::InvalidToken => ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_token",
-                INVALID_TOKEN_MESSAGE,
-            )
-            .with_header(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer error=\"invalid_token\""),
-            ),
+            AuthRejection::MissingToken => Self {
+                status: StatusCode::UNAUTHORIZED,
+                code: "missing_token",
+                message: "This request needs an access token: send Authorization: Bearer <token>."
+                    .to_owned(),
+                www_authenticate: HeaderValue::from_static("Bearer"),
+            },
+            AuthRejection::InvalidToken => Self {
+                status: StatusCode::UNAUTHORIZED,
+                code: "invalid_token",
+                message: INVALID_TOKEN_MESSAGE.to_owned(),
+                www_authenticate: HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            },
         }
+    }
+}
+
+impl IntoResponse for AuthError {
+    fn into_response(self) -> Response {
+        let body = Json(json!({"error": self.code, "message": self.message}));
+        (
+            self.status,
+            [(header::WWW_AUTHENTICATE, self.www_authenticate)],
+            body,
+        )
+            .into_response()
     }
 }
 
 impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
-        ApiError::from(self).into_response()
+        AuthError::from(self).into_response()
     }
 }
 
 /// 403 `insufficient_scope` naming the scopes the request needs (RFC 6750 §3.1).
 /// `needed` is a space-separated scope list, so it is always a valid header value.
-pub fn insufficient_scope(needed: &str) -> ApiError {
-    let error = ApiError::new(
-        StatusCode::FORBIDDEN,
-        "insufficient_scope",
-        format!("This request needs the scope(s): {needed}."),
-    );
-    match HeaderValue::from_str(&format!(
+pub fn insufficient_scope(needed: &str) -> AuthError {
+    let www_authenticate = HeaderValue::from_str(&format!(
         "Bearer error=\"insufficient_scope\", scope=\"{needed}\""
-    )) {
-        Ok(value) => error.with_header(header::WWW_AUTHENTICATE, value),
-        Err(_) => error.with_header(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer error=\"insufficient_scope\""),
-        ),
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("Bearer error=\"insufficient_scope\""));
+    AuthError {
+        status: StatusCode::FORBIDDEN,
+        code: "insufficient_scope",
+        message: format!("This request needs the scope(s): {needed}."),
+        www_authenticate,
     }
 }
 

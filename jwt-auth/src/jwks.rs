@@ -39,10 +39,11 @@ use reqwest::StatusCode;
 use reqwest::header::{CACHE_CONTROL, ETAG, HeaderMap, HeaderValue, IF_NONE_MATCH};
 use serde::Deserialize;
 use serde_json::Value;
-use service_kit::clock::Clock;
-use service_kit::http::REQUEST_ID;
 use tokio::sync::{Mutex, RwLock};
 use tokio::task::JoinHandle;
+
+use crate::clock::Clock;
+use crate::extractor::REQUEST_ID;
 
 /// Discovery documents and key sets larger than this are refused.
 const MAX_DOCUMENT_BYTES: usize = 256 * 1024;

@@ -14,8 +14,11 @@
 //! - [`validator`]: the pipeline tying these together ([`TokenValidator`]), with a
 //!   bounded cache of verified tokens (keyed by a hash, never used past `exp`, dropped
 //!   when the key that verified a token leaves the key set);
-//! - [`extractor`]: the axum extractor [`BearerClaims`], its rejection [`AuthRejection`]
-//!   and [`insufficient_scope`] for 403s.
+//! - [`extractor`]: the axum extractor [`BearerClaims`], its rejection [`AuthRejection`],
+//!   the [`AuthError`] responses and [`insufficient_scope`] for 403s;
+//! - [`clock`]: where "now" comes from ([`Clock`]: the system's, or the service's own).
+//!
+//! It needs nothing else of ours: any axum service can take it as it is.
 //!
 //! Every rejection of a presented token looks the same to the caller (401
 //! `invalid_token`); the reason is only logged, at debug level, and the token never is.
@@ -30,8 +33,7 @@
 //! use axum::extract::FromRef;
 //! use axum::routing::get;
 //! use axum::Router;
-//! use jwt_auth::{BearerClaims, JwksCache, JwksConfig, TokenValidator, ValidationConfig};
-//! use service_kit::clock::Clock;
+//! use jwt_auth::{BearerClaims, Clock, JwksCache, JwksConfig, TokenValidator, ValidationConfig};
 //!
 //! #[derive(Clone)]
 //! struct AppState {
@@ -82,6 +84,7 @@
 //! ```
 
 pub mod claims;
+pub mod clock;
 pub mod error;
 pub mod extractor;
 pub mod jwks;
@@ -89,7 +92,10 @@ pub mod jws;
 pub mod validator;
 
 pub use claims::{AccessTokenClaims, Scopes};
+pub use clock::Clock;
 pub use error::TokenError;
-pub use extractor::{AuthRejection, BearerClaims, INVALID_TOKEN_MESSAGE, insufficient_scope};
+pub use extractor::{
+    AuthError, AuthRejection, BearerClaims, INVALID_TOKEN_MESSAGE, REQUEST_ID, insufficient_scope,
+};
 pub use jwks::{Freshness, JwksCache, JwksConfig, JwksStatus, RefreshTask};
 pub use validator::{TokenValidator, ValidationConfig};

@@ -1,10 +1,11 @@
 //! The resource server: a profile API (`/users`) that trusts access tokens from one
 //! idp and checks them offline, against the idp's cached public keys.
 //!
-//! Layers: [`routes`] (HTTP) -> [`profiles`] (use cases and authorization, on the
+//! Layers: [`routes`] (HTTP, with its `AppState`) -> [`profiles`] (use cases and authorization, on the
 //! [`domain`] types) -> [`storage`] (SQL). [`auth`] validates tokens and knows nothing
 //! of profiles. [`profile_cache`] keeps single profiles in memory, and on PostgreSQL
-//! [`profile_changes`] keeps it coherent with the writes of other instances.
+//! [`profile_changes`] keeps it coherent with the writes of other instances. [`startup`]
+//! wires them together; nothing but `main.rs` and tests imports it.
 
 pub mod auth;
 pub mod domain;
@@ -17,4 +18,5 @@ pub mod startup;
 pub mod storage;
 
 pub use settings::Settings;
-pub use startup::{AppState, Application, router};
+pub use routes::state::AppState;
+pub use startup::{Application, router};

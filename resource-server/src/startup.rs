@@ -6,43 +6,22 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use axum::extract::FromRef;
 use service_kit::clock::Clock;
 use service_kit::db::{Backend, Database};
 use service_kit::http::{shutdown_signal, with_common_layers};
 use tokio::net::TcpListener;
 
-use crate::auth::{JwksCache, JwksConfig, TokenValidator, ValidationConfig};
+use crate::auth::{self, JwksCache, JwksConfig, TokenValidator, ValidationConfig};
 use crate::profile_cache::{ProfileCache, Sharing};
 use crate::profile_changes::ChangeListener;
 use crate::profiles::Profiles;
 use crate::routes;
+use crate::routes::state::AppState;
 use crate::settings::Settings;
 use crate::storage::MIGRATIONS;
 
 /// How often the background JWKS refresher looks at the clock (cheap: one read lock).
 const JWKS_REFRESH_CHECK_INTERVAL: Duration = Duration::from_secs(1);
-
-/// Everything the handlers share. Cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub settings: Arc<Settings>,
-    pub db: Database,
-    pub profiles: Profiles,
-    pub validator: TokenValidator,
-}
-
-impl FromRef<AppState> for TokenValidator {
-    fn from_ref(state: &AppState) -> Self {
-        state.validator.clone()
-    }
-}
-
-impl FromRef<AppState> for Profiles {
-    fn from_ref(state: &AppState) -> Self {
-        state.profiles.clone()
-    }
-}
 
 impl AppState {
     /// Connects to the database, applies the migrations and prepares the (still empty)
@@ -50,6 +29,7 @@ impl AppState {
     pub async fn build(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
         settings.validate()?;
         let db = connect_and_migrate(&settings).await?;
+        let token_clock = auth::validator_clock(&clock);
         let keys = JwksCache::new(
             JwksConfig {
                 issuer: settings.issuer.clone(),
@@ -61,7 +41,7 @@ impl AppState {
                 fetch_timeout: settings.jwks_fetch_timeout(),
                 refresh_check_interval: JWKS_REFRESH_CHECK_INTERVAL,
             },
-            clock.clone(),
+            token_clock.clone(),
         )?;
         let validator = TokenValidator::new(
             ValidationConfig {
@@ -70,7 +50,7 @@ impl AppState {
                 leeway: settings.clock_leeway(),
             },
             keys,
-            clock.clone(),
+            token_clock,
         );
         let sharing = match db.backend {
             Backend::Sqlite => Sharing::Exclusive,

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::paths;
 use crate::auth::JwksStatus;
 use crate::auth::jwks::Freshness;
-use crate::startup::AppState;
+use crate::routes::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route(paths::HEALTH, get(health))

@@ -2,11 +2,12 @@
 //! the result. Paths live in [`paths`], used by the router and nowhere else spelled out.
 
 pub mod health;
+pub mod state;
 pub mod users;
 
 use axum::Router;
 
-use crate::startup::AppState;
+use crate::routes::state::AppState;
 
 /// Every endpoint path of the resource server.
 pub mod paths {

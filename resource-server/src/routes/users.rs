@@ -11,10 +11,10 @@ use serde::{Deserialize, Serialize};
 use service_kit::api_error::{ApiError, ApiJson};
 
 use super::paths;
-use crate::auth::{AccessTokenClaims, BearerClaims, insufficient_scope};
+use crate::auth::{self, AccessTokenClaims, BearerClaims, insufficient_scope};
 use crate::domain::{AccessDenied, Caller, PageRequest, Profile, ProfileUpdate, UserId};
 use crate::profiles::{ProfileError, Profiles};
-use crate::startup::AppState;
+use crate::routes::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -168,7 +168,9 @@ impl From<ProfileError> for ApiError {
     fn from(error: ProfileError) -> Self {
         match error {
             ProfileError::Denied(denied @ AccessDenied::InsufficientScope { .. }) => {
-                insufficient_scope(&denied.needed_scopes().unwrap_or_default())
+                auth::api_error(insufficient_scope(
+                    &denied.needed_scopes().unwrap_or_default(),
+                ))
             }
             ProfileError::Denied(AccessDenied::NotAUser) => ApiError::new(
                 StatusCode::FORBIDDEN,
