@@ -82,7 +82,7 @@ impl Config {
             issuer: var("RP_ISSUER", "http://localhost:3000"),
             client_id: std::env::var("RP_CLIENT_ID").context(
                 "RP_CLIENT_ID is not set: register this app with \
-                 `cargo run -p idp -- clients create ... --json` (see the README)",
+                 `cargo run -p idp -- clients create ... --json` (see docs/example-rp.md)",
             )?,
             client_secret: std::env::var("RP_CLIENT_SECRET")
                 .ok()

@@ -1,5 +1,5 @@
 //! `cargo run -p example-rp`: reads `RP_*` settings, discovers the idp, serves the app.
-//! See the library docs (or the README's "Example relying party") for the settings.
+//! See the library docs (or docs/example-rp.md) for the settings.
 
 use anyhow::Context;
 use example_rp::{Config, build};

@@ -61,7 +61,7 @@ async fn start_world() -> World {
     let resource_server = format!("http://127.0.0.1:{}", rs.port());
     tokio::spawn(rs.run_until(std::future::pending()));
 
-    // The example RP, registered the way the README says.
+    // The example RP, registered the way docs/example-rp.md says.
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let rp = format!("http://{}", listener.local_addr().unwrap());
     let (client, secret) = clients

@@ -193,7 +193,7 @@ fn describe(c: &Client) -> serde_json::Value {
     })
 }
 
-/// `idp keys ...`: the signing keys' lifecycle (see the README's "Key rotation").
+/// `idp keys ...`: the signing keys' lifecycle (see docs/keys.md).
 /// Changes go to the database; running instances pick them up on their next reload
 /// (within `IDP_KEY_CHECK_INTERVAL_SECS`).
 #[derive(Subcommand)]

@@ -6,7 +6,7 @@ use idp::app::startup::Application;
 use idp::cli::{ClientsCommand, KeysCommand};
 
 /// The identity provider. Configuration comes from IDP_* environment variables (see
-/// the README), optionally a TOML file named by IDP_CONFIG.
+/// docs/settings.md), optionally a TOML file named by IDP_CONFIG.
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {

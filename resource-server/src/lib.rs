@@ -17,6 +17,6 @@ pub mod settings;
 pub mod startup;
 pub mod storage;
 
-pub use settings::Settings;
 pub use routes::state::AppState;
+pub use settings::Settings;
 pub use startup::{Application, router};
