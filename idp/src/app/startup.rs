@@ -100,11 +100,10 @@ impl Application {
             keys,
             token_service: TokenService::new(
                 db.pool.clone(),
-                tokens.clone(),
+                tokens,
                 settings.token_policy(),
                 clock.clone(),
             ),
-            tokens,
             issuer: Issuer(Arc::from(settings.issuer.as_str())),
             config: Arc::new(settings.http_config()),
             clock,

@@ -11,7 +11,6 @@ use crate::accounts::Accounts;
 use crate::http::browser_session::Sessions;
 use crate::http::config::HttpConfig;
 use crate::keys::KeyRing;
-use crate::keys::signing::TokenIssuer;
 use crate::oauth::clients::Clients;
 use crate::oauth::grants::TokenService;
 use crate::sessions::api::ApiSessions;
@@ -23,7 +22,6 @@ pub struct AppState {
     pub accounts: Accounts,
     pub clients: Clients,
     pub keys: KeyRing,
-    pub tokens: TokenIssuer,
     /// The token endpoint's grants.
     pub token_service: TokenService,
     pub issuer: Issuer,
