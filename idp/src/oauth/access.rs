@@ -46,7 +46,7 @@ pub struct ExpiredToken {
     pub client_id: String,
 }
 
-/// Checks signature, type, issuer and expiry; not revocation (see [`state`]).
+/// Checks signature, type, issuer and expiry; not revocation (see [`standing`]).
 pub fn verify(
     token: &str,
     keys: &KeyRing,
