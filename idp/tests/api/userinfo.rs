@@ -147,3 +147,96 @@ async fn a_revoked_access_token_is_refused() {
     assert_eq!(revoked.status(), 200);
     assert_invalid_token(get_userinfo(&app, signed.access_token()).await).await;
 }
+
+#[tokio::test]
+async fn userinfo_takes_the_token_from_a_form_encoded_post_body() {
+    // RFC 6750 §2.2, as the OpenID Foundation's userinfo-post-body module sends it.
+    let app = spawn_app().await;
+    let signed = sign_in(&app, "ada@example.com", "openid email").await;
+    let by_header: Value = get_userinfo(&app, signed.access_token())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let response = app
+        .client
+        .post(app.url("/userinfo"))
+        .form(&[("access_token", signed.access_token())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_no_store(&response);
+    let by_body: Value = response.json().await.unwrap();
+    assert_eq!(by_body, by_header);
+    assert_eq!(by_body["email"], "ada@example.com");
+
+    let forged = app
+        .client
+        .post(app.url("/userinfo"))
+        .form(&[("access_token", "not.a.token")])
+        .send()
+        .await
+        .unwrap();
+    assert_invalid_token(forged).await;
+}
+
+async fn assert_invalid_request(response: reqwest::Response) {
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        r#"Bearer error="invalid_request""#
+    );
+    assert_eq!(oauth_error(response, 400).await, "invalid_request");
+}
+
+#[tokio::test]
+async fn a_token_sent_two_ways_at_once_or_in_the_query_is_refused() {
+    let app = spawn_app().await;
+    let signed = sign_in(&app, "ada@example.com", "openid").await;
+    let token = signed.access_token();
+    // RFC 6750 §2: one method per request.
+    let both = app
+        .client
+        .post(app.url("/userinfo"))
+        .bearer_auth(token)
+        .form(&[("access_token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_invalid_request(both).await;
+    let twice = app
+        .client
+        .post(app.url("/userinfo"))
+        .form(&[("access_token", token), ("access_token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_invalid_request(twice).await;
+    // §2.3 (the query) is not offered, on either method.
+    for request in [
+        app.client.get(app.url("/userinfo")),
+        app.client.post(app.url("/userinfo")),
+    ] {
+        let response = request
+            .query(&[("access_token", token)])
+            .send()
+            .await
+            .unwrap();
+        assert_invalid_request(response).await;
+    }
+    // A body that is not form-encoded carries no token.
+    let json = app
+        .client
+        .post(app.url("/userinfo"))
+        .json(&serde_json::json!({"access_token": token}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json.status(), 401);
+    assert!(
+        !json.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("error")
+    );
+}

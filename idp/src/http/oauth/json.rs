@@ -335,15 +335,19 @@ fn form_urldecode(input: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// The token in `Authorization: Bearer` (RFC 6750 §2.1).
+/// The access token a request to a protected resource presented (RFC 6750 §2).
 pub enum BearerToken {
     /// No Bearer credentials at all (§3.1: answer without an error code).
     Missing,
-    /// A `Bearer` header whose value is not a token.
+    /// A token whose value is not a token.
     Malformed,
+    /// Presented in a way we refuse (§2: more than one method; §2.3: the query): 400
+    /// `invalid_request`.
+    Refused(&'static str),
     Present(String),
 }
 
+/// The token in `Authorization: Bearer` (RFC 6750 §2.1).
 pub fn bearer_token(headers: &HeaderMap) -> BearerToken {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return BearerToken::Missing;
@@ -355,8 +359,45 @@ pub fn bearer_token(headers: &HeaderMap) -> BearerToken {
     if !scheme.eq_ignore_ascii_case("bearer") {
         return BearerToken::Missing;
     }
-    let token = token.trim();
-    // b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+    b64token(token.trim())
+}
+
+/// The token in the `Authorization: Bearer` header (§2.1) or in the `access_token`
+/// parameter of a form-encoded body (§2.2; `form_body` is the body of a POST sent as
+/// `application/x-www-form-urlencoded`, `None` otherwise). Never both: "clients MUST NOT
+/// use more than one method" (§2). Never the query (§2.3, which we do not offer: URLs
+/// end up in logs and browser history).
+pub fn presented_token(
+    headers: &HeaderMap,
+    query: Option<&str>,
+    form_body: Option<&[u8]>,
+) -> BearerToken {
+    let named_token =
+        |(name, _): &(std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)| name == "access_token";
+    if query.is_some_and(|q| url::form_urlencoded::parse(q.as_bytes()).any(|p| named_token(&p))) {
+        return BearerToken::Refused("The access token must not be sent in the URL query");
+    }
+    let in_body: Vec<String> = form_body
+        .map(|body| {
+            url::form_urlencoded::parse(body)
+                .filter(named_token)
+                .map(|(_, value)| value.into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let in_header = bearer_token(headers);
+    match (in_body.as_slice(), in_header) {
+        ([], in_header) => in_header,
+        ([_], BearerToken::Missing) => b64token(&in_body[0]),
+        ([_], _) => BearerToken::Refused(
+            "Send the access token one way only: the Authorization header or the form body",
+        ),
+        _ => BearerToken::Refused("access_token is given more than once"),
+    }
+}
+
+/// b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" (RFC 6750 §2.1)
+fn b64token(token: &str) -> BearerToken {
     let body = token.trim_end_matches('=');
     let well_formed = !body.is_empty()
         && body.bytes().all(|b| {
