@@ -9,6 +9,8 @@ pub enum TokenError {
     TooLarge,
     #[error("the token is not a compact JWS: {0}")]
     Malformed(&'static str),
+    #[error("the header or the payload names a member twice")]
+    DuplicateMember,
     #[error("the header alg is not RS256")]
     UnsupportedAlgorithm,
     #[error("the header typ is not at+jwt")]

@@ -7,6 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
 use crate::TokenError;
+use crate::unique_members::jws_members_are_unique;
 
 /// Tokens longer than this are refused unparsed. Our access tokens are well under 2 KiB.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -21,7 +22,8 @@ pub struct AccessTokenHeader {
 }
 
 /// Checks the shape of `token` and its header. `jku`, `x5u`, `jwk` and `x5c` are
-/// ignored: keys come only from the configured issuer's JWKS.
+/// ignored: keys come only from the configured issuer's JWKS. A header or payload that
+/// names a member twice is refused: parsers disagree on which one counts.
 pub fn parse_header(token: &str) -> Result<AccessTokenHeader, TokenError> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(TokenError::TooLarge);
@@ -40,6 +42,9 @@ pub fn parse_header(token: &str) -> Result<AccessTokenHeader, TokenError> {
         .map_err(|_| TokenError::Malformed("the header is not base64url"))?;
     let header: Map<String, Value> = serde_json::from_slice(&header)
         .map_err(|_| TokenError::Malformed("the header is not a JSON object"))?;
+    if !jws_members_are_unique(token) {
+        return Err(TokenError::DuplicateMember);
+    }
 
     if header.get("alg").and_then(Value::as_str) != Some(ALGORITHM) {
         return Err(TokenError::UnsupportedAlgorithm);
@@ -131,6 +136,23 @@ mod tests {
         assert!(matches!(
             parse_header(&token_with_header(&empty_kid)),
             Err(TokenError::MissingKeyId)
+        ));
+    }
+
+    #[test]
+    fn a_member_named_twice_in_the_header_or_the_payload_is_refused() {
+        let header = r#"{"alg":"RS256","typ":"at+jwt","kid":"k1","kid":"k2"}"#;
+        let token = format!("{}.e30.c2ln", URL_SAFE_NO_PAD.encode(header));
+        assert!(matches!(
+            parse_header(&token),
+            Err(TokenError::DuplicateMember)
+        ));
+        let good = token_with_header(&json!({"alg": "RS256", "typ": "at+jwt", "kid": "k1"}));
+        let payload = URL_SAFE_NO_PAD.encode(r#"{"sub":"a","sub":"b"}"#);
+        let token = good.replacen("e30", &payload, 1);
+        assert!(matches!(
+            parse_header(&token),
+            Err(TokenError::DuplicateMember)
         ));
     }
 

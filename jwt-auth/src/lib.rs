@@ -5,7 +5,8 @@
 //! `Authorization: Bearer` header into typed [`AccessTokenClaims`], or into the one
 //! RFC 6750 answer every bad token gets. It owns
 //! - [`jws`]: strict compact-JWS parsing and the header rules (RS256 only, `typ` at+jwt,
-//!   `kid` required, no `crit`, key-carrying headers ignored);
+//!   `kid` required, no `crit`, key-carrying headers ignored, no member named twice in
+//!   the header or the payload: [`unique_members`]);
 //! - [`jwks`]: the cache of the issuer's signing keys (discovery -> `jwks_uri`,
 //!   `Cache-Control: max-age` within bounds, ETag revalidation, refresh in the
 //!   background before expiry, bounded staleness when the issuer is down, single-flight
@@ -89,6 +90,7 @@ pub mod error;
 pub mod extractor;
 pub mod jwks;
 pub mod jws;
+pub mod unique_members;
 pub mod validator;
 
 pub use claims::{AccessTokenClaims, Scopes};

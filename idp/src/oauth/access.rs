@@ -4,6 +4,7 @@
 //! database knows: whether it was revoked, alone or with its grant.
 
 use josekit::jwt::{self, JwtPayload};
+use jwt_auth::unique_members::jws_members_are_unique;
 use serde_json::Value;
 use sqlx::AnyPool;
 
@@ -46,7 +47,8 @@ pub struct ExpiredToken {
     pub client_id: String,
 }
 
-/// Checks signature, type, issuer and expiry; not revocation (see [`standing`]).
+/// Checks signature, type, issuer and expiry; not revocation (see [`standing`]). A token
+/// whose header or payload names a member twice is refused, however well signed.
 pub fn verify(
     token: &str,
     keys: &KeyRing,
@@ -54,7 +56,7 @@ pub fn verify(
     now: i64,
 ) -> Result<AccessToken, AccessTokenError> {
     use AccessTokenError::Invalid;
-    if token.len() > MAX_LEN || token.bytes().filter(|b| *b == b'.').count() != 2 {
+    if token.len() > MAX_LEN || !jws_members_are_unique(token) {
         return Err(Invalid);
     }
     let header = jwt::decode_header(token).map_err(|_| Invalid)?;

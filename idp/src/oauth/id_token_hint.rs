@@ -5,6 +5,7 @@
 //! token and is refused.
 
 use josekit::jwt;
+use jwt_auth::unique_members::jws_members_are_unique;
 use serde_json::Value;
 
 use crate::keys::KeyRing;
@@ -40,7 +41,8 @@ pub struct InvalidHint;
 const MAX_LEN: usize = 8 * 1024;
 
 pub fn verify(token: &str, keys: &KeyRing, issuer: &str) -> Result<IdTokenHint, InvalidHint> {
-    if token.len() > MAX_LEN {
+    // A member named twice makes the token mean different things to different parsers.
+    if token.len() > MAX_LEN || !jws_members_are_unique(token) {
         return Err(InvalidHint);
     }
     let header = jwt::decode_header(token).map_err(|_| InvalidHint)?;

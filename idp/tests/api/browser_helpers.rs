@@ -313,6 +313,25 @@ pub async fn sign_with_idp_key(app: &TestApp, claims: &Value) -> String {
     jwt::encode_with_signer(&payload, &header, &key.signer).unwrap()
 }
 
+/// Signs JSON texts as given (a header without `kid`, which this adds, and a payload)
+/// with the idp's own current key: texts a `Value` could not express, such as a member
+/// named twice.
+pub async fn sign_text_with_idp_key(app: &TestApp, header: &str, payload: &str) -> String {
+    let kek = KeyEncryptionKey::load_or_create(None, &app.database.path().join("keys")).unwrap();
+    let keys = KeyRing::load_or_create(&app.db.pool, &kek, 0)
+        .await
+        .unwrap();
+    let key = keys.signing_key();
+    let header = header.replacen('{', &format!(r#"{{"kid":"{}","#, key.kid), 1);
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode(payload)
+    );
+    let signature = josekit::jws::JwsSigner::sign(&key.signer, input.as_bytes()).unwrap();
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
+
 /// Signs claims with a fresh key that merely claims the idp's kid.
 pub async fn sign_with_foreign_key(app: &TestApp, claims: &Value) -> String {
     let kek = KeyEncryptionKey::load_or_create(None, &app.database.path().join("keys")).unwrap();

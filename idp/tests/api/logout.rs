@@ -151,6 +151,15 @@ async fn an_unregistered_post_logout_redirect_uri_gets_the_error_page() {
     let browser = browser();
     signed_in(&app, &browser, &client).await;
     let hint = expired_id_token(&app, &client, &user_id).await;
+    let aud_twice = sign_text_with_idp_key(
+        &app,
+        r#"{"alg":"RS256","typ":"JWT"}"#,
+        &format!(
+            r#"{{"aud":"{}","iss":"{}","sub":"{user_id}","aud":"{}","iat":1000000000,"exp":1000000600}}"#,
+            other.id, app.issuer, client.id
+        ),
+    )
+    .await;
     let cases: Vec<Vec<(&str, &str)>> = vec![
         // Not registered at all, or not exactly.
         vec![
@@ -170,6 +179,11 @@ async fn an_unregistered_post_logout_redirect_uri_gets_the_error_page() {
         vec![("post_logout_redirect_uri", POST_LOGOUT_REDIRECT_URI)],
         // A client_id that contradicts the hint.
         vec![("id_token_hint", &hint), ("client_id", &other.id)],
+        // A hint whose payload names `aud` twice (well signed, but ambiguous).
+        vec![
+            ("id_token_hint", &aud_twice),
+            ("post_logout_redirect_uri", POST_LOGOUT_REDIRECT_URI),
+        ],
         // A hint that is not ours.
         vec![
             ("id_token_hint", "a.b.c"),

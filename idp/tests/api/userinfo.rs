@@ -2,6 +2,7 @@
 
 use serde_json::Value;
 
+use crate::browser_helpers::sign_text_with_idp_key;
 use crate::helpers::{decode_jwt, spawn_app};
 use crate::oauth_helpers::{
     Auth, assert_no_store, get_userinfo, oauth_error, post_form, service_client, set_name, sign_in,
@@ -94,6 +95,21 @@ async fn forged_and_garbage_tokens_are_invalid_tokens() {
     let forged = format!("{head}.{claims}.{signature}");
     assert_invalid_token(get_userinfo(&app, &forged).await).await;
     assert_invalid_token(get_userinfo(&app, "garbage").await).await;
+}
+
+#[tokio::test]
+async fn a_well_signed_access_token_that_names_a_member_twice_is_refused() {
+    let app = spawn_app().await;
+    let signed = sign_in(&app, "ada@example.com", "openid").await;
+    let (header, claims) = decode_jwt(signed.access_token());
+    let header = serde_json::json!({"alg": header["alg"], "typ": header["typ"]}).to_string();
+    let claims = claims.to_string();
+    // The same claims re-signed are accepted; with a second `sub` in front they are not.
+    let resigned = sign_text_with_idp_key(&app, &header, &claims).await;
+    assert_eq!(get_userinfo(&app, &resigned).await.status(), 200);
+    let sub_twice = claims.replacen('{', r#"{"sub":"someone-else","#, 1);
+    let ambiguous = sign_text_with_idp_key(&app, &header, &sub_twice).await;
+    assert_invalid_token(get_userinfo(&app, &ambiguous).await).await;
 }
 
 #[tokio::test]

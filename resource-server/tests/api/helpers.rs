@@ -58,7 +58,13 @@ pub fn b64(bytes: impl AsRef<[u8]>) -> String {
 
 /// A compact JWS over `header` and `claims`, RS256-signed with `key` whatever the header says.
 pub fn sign_with(key: &RsaKeyPair, header: &Value, claims: &Value) -> String {
-    let signing_input = format!("{}.{}", b64(header.to_string()), b64(claims.to_string()));
+    sign_text_with(key, &header.to_string(), &claims.to_string())
+}
+
+/// A compact JWS over JSON texts as given (which a `Value` could not express, such as a
+/// member named twice), RS256-signed with `key`.
+pub fn sign_text_with(key: &RsaKeyPair, header: &str, claims: &str) -> String {
+    let signing_input = format!("{}.{}", b64(header), b64(claims));
     let signer = RS256
         .signer_from_der(key.to_der_private_key())
         .expect("A signer from our own key");
@@ -207,6 +213,12 @@ impl FakeIssuer {
     pub fn sign(&self, header: &Value, claims: &Value) -> String {
         let key = Arc::clone(&self.state.signing.lock().unwrap().1);
         sign_with(&key, header, claims)
+    }
+
+    /// Signs JSON texts as given with the current signing key.
+    pub fn sign_text(&self, header: &str, claims: &str) -> String {
+        let key = Arc::clone(&self.state.signing.lock().unwrap().1);
+        sign_text_with(&key, header, claims)
     }
 
     /// A valid access token with these claims.

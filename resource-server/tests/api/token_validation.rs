@@ -119,6 +119,26 @@ async fn a_token_with_a_tampered_payload_is_refused() {
 }
 
 #[tokio::test]
+async fn a_well_signed_token_that_names_a_member_twice_is_refused() {
+    // RFC 7519 §4 lets a parser take the last of two `sub`s; another may take the first.
+    let app = spawn_app().await;
+    let victim = TestUser::generate();
+    let claims = valid_claims(&app).to_string();
+    let header = app.issuer.header().to_string();
+    let sub_twice = claims.replacen('{', &format!(r#"{{"sub":"{}","#, victim.id), 1);
+    assert_invalid_token(me(&app, &app.issuer.sign_text(&header, &sub_twice)).await).await;
+    let kid_twice = header.replacen('{', r#"{"kid":"unknown","#, 1);
+    assert_invalid_token(me(&app, &app.issuer.sign_text(&kid_twice, &claims)).await).await;
+    // The same texts without the repetition are fine.
+    assert_eq!(
+        me(&app, &app.issuer.sign_text(&header, &claims))
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
 async fn a_token_from_another_issuer_is_refused() {
     let app = spawn_app().await;
     let mut claims = valid_claims(&app);
