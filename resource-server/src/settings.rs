@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+use service_kit::serve::ConnectionLimits;
 
 /// Environment variable prefix of every setting (`RS_LISTEN`, `RS_ISSUER`, ...).
 pub const ENV_PREFIX: &str = "RS_";
@@ -57,6 +58,12 @@ pub struct Settings {
     pub clock_leeway_secs: u64,
     /// `RS_REQUEST_TIMEOUT_SECS`: requests taking longer are answered 408.
     pub request_timeout_secs: u64,
+    /// `RS_HEADER_READ_TIMEOUT_SECS`: a client must send a request's headers within
+    /// this long, or its connection is closed.
+    pub header_read_timeout_secs: u64,
+    /// `RS_MAX_CONNECTIONS`: open connections at most; more wait to be accepted. Keep
+    /// it below the open-file limit (`ulimit -n`) less the database pool.
+    pub max_connections: usize,
 }
 
 impl Default for Settings {
@@ -77,6 +84,8 @@ impl Default for Settings {
             profile_cache_ttl_secs: 60,
             clock_leeway_secs: 30,
             request_timeout_secs: 30,
+            header_read_timeout_secs: 10,
+            max_connections: 1000,
         }
     }
 }
@@ -153,6 +162,16 @@ impl Settings {
         at_least("RS_PROFILE_CACHE_CAPACITY", self.profile_cache_capacity, 1)?;
         at_least("RS_PROFILE_CACHE_TTL_SECS", self.profile_cache_ttl_secs, 1)?;
         at_least("RS_REQUEST_TIMEOUT_SECS", self.request_timeout_secs, 1)?;
+        at_least(
+            "RS_HEADER_READ_TIMEOUT_SECS",
+            self.header_read_timeout_secs,
+            1,
+        )?;
+        at_least(
+            "RS_MAX_CONNECTIONS",
+            u64::try_from(self.max_connections).unwrap_or(u64::MAX),
+            1,
+        )?;
         if self.clock_leeway_secs > MAX_CLOCK_LEEWAY_SECS {
             bail!(
                 "RS_CLOCK_LEEWAY_SECS must be at most {MAX_CLOCK_LEEWAY_SECS} (got {})",
@@ -196,6 +215,13 @@ impl Settings {
 
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
+    }
+
+    pub fn connection_limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
+            max_connections: self.max_connections,
+        }
     }
 }
 

@@ -171,14 +171,12 @@ impl Application {
                 self.state.profiles.cache().clone(),
             )
         });
-        let served = axum::serve(self.listener, router(self.state))
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("The server failed");
+        let limits = self.state.settings.connection_limits();
+        service_kit::serve::serve(self.listener, router(self.state), limits, shutdown).await;
         refresher.stop();
         if let Some(changes) = changes {
             changes.stop();
         }
-        served
+        Ok(())
     }
 }

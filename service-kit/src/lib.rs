@@ -9,6 +9,7 @@ pub mod http;
 #[cfg(feature = "testing")]
 pub mod layers;
 pub mod process;
+pub mod serve;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -8,6 +8,7 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Once};
+use std::time::{Duration, Instant};
 
 use sqlx::{Connection, Executor};
 
@@ -69,4 +70,34 @@ pub async fn fresh_database(prefix: &str) -> TestDatabase {
         url: format!("{base}/{name}"),
         dir: Arc::new(dir),
     }
+}
+
+/// A client that opens a connection to `addr` and sends a request's headers one byte
+/// per `pause`, never finishing them. Returns how long the server took to close the
+/// connection, or `None` if it was still open after `give_up`.
+pub async fn slow_headers_client(
+    addr: std::net::SocketAddr,
+    pause: Duration,
+    give_up: Duration,
+) -> Option<Duration> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let started = Instant::now();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let head = b"GET /health HTTP/1.1\r\nHost: localhost\r\nX-Slow: ";
+    let mut bytes = head.iter().copied().chain(std::iter::repeat(b'a'));
+    let mut buf = [0u8; 512];
+    while started.elapsed() < give_up {
+        let byte = bytes.next().unwrap_or(b'a');
+        if stream.write_all(&[byte]).await.is_err() {
+            return Some(started.elapsed());
+        }
+        match tokio::time::timeout(pause, stream.read(&mut buf)).await {
+            // Still open: nothing to read yet.
+            Err(_) => {}
+            // Closed, or an answer (408) the server closes after.
+            Ok(Ok(0) | Err(_)) => return Some(started.elapsed()),
+            Ok(Ok(_)) => {}
+        }
+    }
+    None
 }

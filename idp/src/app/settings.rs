@@ -4,11 +4,13 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
+use service_kit::serve::ConnectionLimits;
 
 use crate::guards::client_ip::TrustedProxies;
 use crate::guards::throttle::{Policies, Policy};
@@ -46,6 +48,12 @@ pub struct Settings {
     pub max_concurrent_hashes: usize,
     /// `IDP_REQUEST_TIMEOUT_SECS`.
     pub request_timeout_secs: u64,
+    /// `IDP_HEADER_READ_TIMEOUT_SECS`: a client must send a request's headers within
+    /// this long, or its connection is closed (a slow-headers client holds nothing).
+    pub header_read_timeout_secs: u64,
+    /// `IDP_MAX_CONNECTIONS`: open connections at most; more wait to be accepted. Keep
+    /// it below the open-file limit (`ulimit -n`) less the database pool.
+    pub max_connections: usize,
     /// `IDP_AUTHORIZATION_CODE_TTL_SECS`: life of an authorization code.
     pub authorization_code_ttl_secs: u64,
     /// `IDP_ID_TOKEN_TTL_SECS`: life of an ID token.
@@ -115,6 +123,8 @@ impl Default for Settings {
             access_token_ttl_secs: 900,
             max_concurrent_hashes: default_concurrent_hashes(),
             request_timeout_secs: 30,
+            header_read_timeout_secs: 10,
+            max_connections: 1000,
             authorization_code_ttl_secs: 60,
             id_token_ttl_secs: 3600,
             refresh_token_idle_ttl_secs: 14 * 86_400,
@@ -194,6 +204,14 @@ impl Settings {
         ensure!(
             (1..=600).contains(&self.request_timeout_secs),
             "IDP_REQUEST_TIMEOUT_SECS must be between 1 and 600"
+        );
+        ensure!(
+            (1..=300).contains(&self.header_read_timeout_secs),
+            "IDP_HEADER_READ_TIMEOUT_SECS must be between 1 and 300"
+        );
+        ensure!(
+            (1..=1_000_000).contains(&self.max_connections),
+            "IDP_MAX_CONNECTIONS must be between 1 and 1000000"
         );
         ensure!(
             (10..=600).contains(&self.authorization_code_ttl_secs),
@@ -401,6 +419,13 @@ impl Settings {
             authorization_code_ttl_secs: self.authorization_code_ttl_secs,
             jwks_max_age_secs: self.jwks_max_age_secs,
             trusted_proxies: self.trusted_proxies.clone(),
+        }
+    }
+
+    pub fn connection_limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
+            max_connections: self.max_connections,
         }
     }
 

@@ -2,7 +2,6 @@
 //! tests can ask for port 0 and learn the real port.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +9,7 @@ use anyhow::Context;
 use axum::Router;
 use service_kit::clock::Clock;
 use service_kit::db::Database;
+use service_kit::serve::ConnectionLimits;
 use tokio::net::TcpListener;
 
 use crate::accounts::Accounts;
@@ -36,6 +36,7 @@ pub struct Application {
     key_rotation: KeyRotation,
     key_check_interval: Duration,
     housekeeping: Housekeeping,
+    limits: ConnectionLimits,
 }
 
 impl Application {
@@ -123,6 +124,7 @@ impl Application {
             key_rotation,
             key_check_interval: Duration::from_secs(settings.key_check_interval_secs),
             housekeeping,
+            limits: settings.connection_limits(),
         })
     }
 
@@ -159,14 +161,8 @@ impl Application {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let housekeeping = tokio::spawn(self.housekeeping.run(stopped.clone()));
         let maintenance = tokio::spawn(self.key_rotation.run(self.key_check_interval, stopped));
-        // With the peer address, for per-IP throttling (`http::client_ip`).
-        let app = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("The idp server failed");
+        // Handlers see the peer address, for per-IP throttling (`http::client_ip`).
+        service_kit::serve::serve(self.listener, self.router, self.limits, shutdown).await;
         let _ = stop.send(true);
         if let Err(e) = maintenance.await {
             tracing::error!(error = %e, "The key maintenance task panicked");
@@ -175,6 +171,6 @@ impl Application {
             tracing::error!(error = %e, "The housekeeping task panicked");
         }
         self.db.pool.close().await;
-        served
+        Ok(())
     }
 }

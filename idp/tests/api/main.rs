@@ -10,6 +10,7 @@ mod authorize;
 mod browser;
 mod browser_helpers;
 mod browser_pages;
+mod connections;
 mod discovery;
 mod health;
 mod helpers;

@@ -65,3 +65,35 @@ async fn profiles_survive_a_restart() {
         .unwrap();
     assert_eq!(after, before);
 }
+
+#[tokio::test]
+async fn slow_header_clients_are_cut_off_while_others_are_served() {
+    use std::time::Duration;
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.header_read_timeout_secs = 1;
+        s.max_connections = 3;
+    })
+    .await;
+    let addr: std::net::SocketAddr = app.address.trim_start_matches("http://").parse().unwrap();
+    // Two slow clients hold two of the three connection slots until the header timeout
+    // closes them; the third serves everyone else meanwhile.
+    let slow = [(); 2].map(|()| {
+        tokio::spawn(service_kit::testing::slow_headers_client(
+            addr,
+            Duration::from_millis(200),
+            Duration::from_secs(15),
+        ))
+    });
+    assert_eq!(app.get("/health", None).await.status(), 200);
+    for client in slow {
+        let closed_after = client
+            .await
+            .unwrap()
+            .expect("a slow client was never cut off");
+        assert!(
+            closed_after >= Duration::from_millis(900),
+            "{closed_after:?}"
+        );
+    }
+    assert_eq!(app.get("/health", None).await.status(), 200);
+}
