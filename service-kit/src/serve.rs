@@ -8,15 +8,17 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::ConnectInfo;
 use axum::http::Request;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
@@ -73,7 +75,7 @@ pub async fn serve(
                 request
             });
         let connection = http1::Builder::new()
-            .timer(TokioTimer::new())
+            .timer(LazyTimer)
             .header_read_timeout(limits.header_read_timeout)
             .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let connection = graceful.watch(connection);
@@ -87,3 +89,43 @@ pub async fn serve(
     drop(listener);
     graceful.shutdown().await;
 }
+
+/// hyper's timer, for the header-read timeout. hyper asks for a fresh timer before
+/// every request head it reads, and polls it only if the head has not fully arrived:
+/// this one registers with tokio's timer wheel only then, so a request whose headers
+/// come in one read (almost all) costs no timer registration. `TokioTimer` registers
+/// every time, which cost the cheapest endpoints about a tenth of their rate.
+#[derive(Clone, Copy, Debug)]
+struct LazyTimer;
+
+impl hyper::rt::Timer for LazyTimer {
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        self.sleep_until(Instant::now() + duration)
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        Box::pin(LazySleep {
+            deadline,
+            sleep: None,
+        })
+    }
+}
+
+struct LazySleep {
+    deadline: Instant,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Future for LazySleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let deadline = self.deadline;
+        self.sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline.into())))
+            .as_mut()
+            .poll(cx)
+    }
+}
+
+impl hyper::rt::Sleep for LazySleep {}
