@@ -33,11 +33,12 @@ pub async fn insert(
     now: i64,
 ) -> Result<(), InsertUserError> {
     sqlx::query(
-        "INSERT INTO users (id, email, name, password_hash, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $5)",
+        "INSERT INTO users (id, email, email_key, name, password_hash, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6)",
     )
     .bind(id.to_string())
     .bind(email.as_ref())
+    .bind(email.confusable_key())
     .bind(name)
     .bind(password_hash)
     .bind(now)
@@ -102,4 +103,49 @@ pub async fn update_password_hash(
         .await
         .context("Failed to change a password")?;
     Ok(result.rows_affected() > 0)
+}
+
+/// Gives accounts registered before addresses had confusable keys their normalised
+/// address and key. An address that is no longer accepted, or that collides with
+/// another account's, keeps its stored form, gets a key of its own that collides with
+/// nothing (`legacy:` and the user id, which no address can be) and is logged by user
+/// id for an operator to sort out: nothing is merged or refused behind anyone's back.
+pub async fn backfill_email_keys(pool: &AnyPool) -> anyhow::Result<()> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT id, email FROM users WHERE email_key IS NULL")
+            .fetch_all(pool)
+            .await
+            .context("Failed to list accounts without an email key")?;
+    for (id, stored) in rows {
+        let normalised = match Email::parse(&stored) {
+            Ok(email) => Some(email),
+            Err(e) => {
+                tracing::warn!(user_id = %id, error = %e, "A registered email address is no longer accepted; it keeps its stored form");
+                None
+            }
+        };
+        if let Some(email) = &normalised {
+            match set_email(pool, &id, email.as_ref(), email.confusable_key()).await {
+                Ok(()) => continue,
+                Err(e) if service_kit::db::is_unique_violation(&e) => {
+                    tracing::warn!(user_id = %id, "A registered email address looks like another account's; it keeps its stored form");
+                }
+                Err(e) => return Err(anyhow::Error::new(e).context("Failed to store an email key")),
+            }
+        }
+        set_email(pool, &id, &stored, &format!("legacy:{id}"))
+            .await
+            .context("Failed to store an email key")?;
+    }
+    Ok(())
+}
+
+async fn set_email(pool: &AnyPool, id: &str, email: &str, key: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET email = $1, email_key = $2 WHERE id = $3")
+        .bind(email)
+        .bind(key)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|_| ())
 }

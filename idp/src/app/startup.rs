@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 
 use crate::accounts::Accounts;
 use crate::accounts::hashing::PasswordHasher;
+use crate::accounts::store as users;
 use crate::app::housekeeping::Housekeeping;
 use crate::app::settings::Settings;
 use crate::guards::throttle::Throttle;
@@ -59,6 +60,7 @@ impl Application {
         let db =
             Database::connect(&settings.database_url, settings.database_max_connections).await?;
         db.migrate(&storage::MIGRATIONS).await?;
+        users::backfill_email_keys(&db.pool).await?;
         let kek = KeyEncryptionKey::load_or_create(
             settings.key_encryption_key.as_ref().map(|k| k.0.as_str()),
             &settings.keys_dir,

@@ -29,6 +29,58 @@ async fn accounts_and_signing_keys_survive_a_restart() {
     assert_eq!(app.post_register("a@b.com", PASSWORD).await.status(), 409);
 }
 
+/// Accounts stored before addresses were normalised get their normalised address and
+/// confusable key at the next start; one that now looks like another keeps its form.
+#[tokio::test]
+async fn addresses_stored_before_normalisation_are_normalised_at_start() {
+    let app = spawn_app().await;
+    app.register("mike@example.com").await;
+    for (id, email) in [
+        ("legacy-1", "anna@b\u{fc}cher.example"),
+        ("legacy-2", "m\u{131}ke@example.com"),
+    ] {
+        sqlx::query(
+            "INSERT INTO users (id, email, password_hash, created_at, updated_at) \
+             SELECT $1, $2, password_hash, created_at, updated_at FROM users WHERE email = $3",
+        )
+        .bind(id)
+        .bind(email)
+        .bind("mike@example.com")
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    }
+    let database = app.stop().await;
+
+    let app = spawn_app_with(database, |_| {}).await;
+    let stored: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT id, email, email_key FROM users ORDER BY id")
+            .fetch_all(&app.db.pool)
+            .await
+            .unwrap();
+    let legacy: Vec<_> = stored
+        .iter()
+        .filter(|(id, ..)| id.starts_with("legacy"))
+        .collect();
+    assert_eq!(
+        legacy,
+        [
+            &(
+                "legacy-1".to_owned(),
+                "anna@xn--bcher-kva.example".to_owned(),
+                "anna@b\u{fc}cher.example".to_owned()
+            ),
+            &(
+                "legacy-2".to_owned(),
+                "m\u{131}ke@example.com".to_owned(),
+                "legacy:legacy-2".to_owned()
+            ),
+        ]
+    );
+    let login = app.post_login("anna@b\u{fc}cher.example", PASSWORD).await;
+    assert_eq!(login.status(), 200);
+}
+
 #[tokio::test]
 async fn instances_started_together_on_one_database_share_one_signing_key() {
     let database = service_kit::testing::fresh_database("idp").await;

@@ -30,6 +30,55 @@ async fn register_normalises_the_email_so_case_variants_collide() {
     assert_eq!(error_code(again).await, "email_taken");
 }
 
+/// One mailbox, one account: lookalikes of an existing address are either the same
+/// address (409) or refused as mixed-script (422), never a second account.
+#[tokio::test]
+async fn lookalikes_of_an_existing_address_do_not_become_accounts() {
+    let app = spawn_app().await;
+    app.register("mike@example.com").await;
+    for (lookalike, status, code) in [
+        ("mi\u{ff4b}e@example.com", 409, "email_taken"), // fullwidth k
+        ("m\u{131}ke@example.com", 409, "email_taken"),  // dotless i
+        ("m\u{130}ke@example.com", 409, "email_taken"),  // Turkish dotted capital I
+        ("mi\u{43a}e@example.com", 422, "invalid_email"), // Cyrillic ka
+        ("mike@exam\u{440}le.com", 422, "invalid_email"), // Cyrillic er in the domain
+    ] {
+        let response = app.post_register(lookalike, PASSWORD).await;
+        assert_eq!(response.status(), status, "{lookalike:?}");
+        assert_eq!(error_code(response).await, code, "{lookalike:?}");
+    }
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 1);
+    // The fullwidth form is the same address: it signs in to the one account.
+    let response = app.post_login("MI\u{ff2b}E@example.com", PASSWORD).await;
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn a_unicode_domain_and_its_a_label_are_one_address() {
+    let app = spawn_app().await;
+    let response = app
+        .post_register("anna@B\u{fc}cher.example", PASSWORD)
+        .await;
+    assert_eq!(response.status(), 201);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["email"], "anna@xn--bcher-kva.example");
+    let again = app
+        .post_register("anna@xn--bcher-kva.example", PASSWORD)
+        .await;
+    assert_eq!(again.status(), 409);
+    let login = app.post_login("anna@b\u{fc}cher.example", PASSWORD).await;
+    assert_eq!(login.status(), 200);
+    // A whole address in another script is a mailbox like any other.
+    let cyrillic = app
+        .post_register("\u{438}\u{432}\u{430}\u{43d}@\u{43f}\u{440}\u{438}\u{43c}\u{435}\u{440}.\u{440}\u{444}", PASSWORD)
+        .await;
+    assert_eq!(cyrillic.status(), 201);
+}
+
 #[tokio::test]
 async fn register_refuses_malformed_emails_with_422() {
     let app = spawn_app().await;
