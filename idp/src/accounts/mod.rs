@@ -23,6 +23,7 @@ use crate::accounts::user_id::UserId;
 use crate::guards::audit::{Audit, Event, Outcome, events};
 use crate::guards::throttle::{Key, Throttle};
 use crate::oauth::store::grants;
+use crate::sessions::device::Device;
 use crate::sessions::records::{EndReason, UserSessions};
 
 #[derive(Clone)]
@@ -247,7 +248,7 @@ impl Accounts {
         email: &str,
         password: String,
         ip: ClientIp,
-        device: &str,
+        device: &Device,
     ) -> Result<AuthenticatedUser, LoginError> {
         let account = Key::Account(email);
         // Both counters in one read; without an address, the account's twice.
@@ -274,7 +275,7 @@ impl Accounts {
                     Event::new(events::SIGN_IN, Outcome::Locked)
                         .user(user_id)
                         .ip(ip)
-                        .device(Some(device)),
+                        .device(&device.description, device.user_agent.as_deref()),
                 )
                 .await;
             self.count_ip_failure(ip).await?;
@@ -293,7 +294,7 @@ impl Accounts {
                         Event::new(events::SIGN_IN, Outcome::Success)
                             .user(Some(&user.id))
                             .ip(ip)
-                            .device(Some(device)),
+                            .device(&device.description, device.user_agent.as_deref()),
                     )
                     .await;
                 Ok(user)
@@ -305,7 +306,7 @@ impl Accounts {
                         Event::new(events::SIGN_IN, Outcome::Failure)
                             .user(user_id)
                             .ip(ip)
-                            .device(Some(device)),
+                            .device(&device.description, device.user_agent.as_deref()),
                     )
                     .await;
                 let policy = &self.throttle.policies().account;

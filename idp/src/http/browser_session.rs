@@ -40,10 +40,10 @@ use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 use crate::guards::secrets;
 use crate::http::client_ip::ClientIp;
 use crate::http::config::HttpConfig;
-use crate::http::device::Device;
 use crate::http::pages::PageError;
 use crate::http::pages::views::{PageContext, SITE_NAME};
 use crate::oauth::authorize::AuthorizationRequest;
+use crate::sessions::device::Device;
 use crate::sessions::records::{EndReason, SessionKind, UserSessions};
 use service_kit::db::Backend;
 
@@ -227,7 +227,7 @@ pub struct PendingAuthorization {
 pub struct BrowserSession {
     session: Session,
     records: UserSessions,
-    device: String,
+    device: Device,
     ip: Option<IpAddr>,
 }
 
@@ -243,7 +243,7 @@ where
         let session = parts.extensions.get::<Session>().cloned().ok_or_else(|| {
             PageError::internal(&anyhow::anyhow!("No session layer on this route"))
         })?;
-        let Ok(Device(device)) = Device::from_request_parts(parts, state).await;
+        let Ok(device) = Device::from_request_parts(parts, state).await;
         let Ok(ClientIp(ip)) = ClientIp::from_request_parts(parts, state).await;
         Ok(Self {
             session,

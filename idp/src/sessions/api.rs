@@ -10,6 +10,7 @@ use crate::accounts::store as users;
 use crate::accounts::{Accounts, LoginError};
 use crate::guards::secrets::{self, Secret};
 use crate::keys::signing::{AccessGrant, IssuedToken, TokenIssuer};
+use crate::sessions::device::Device;
 use crate::sessions::records::{RefreshError, SessionKind, UserSessions};
 use crate::sessions::store::SessionRow;
 
@@ -64,7 +65,7 @@ impl ApiSessions {
         email: &str,
         password: String,
         ip: Option<IpAddr>,
-        device: &str,
+        device: &Device,
     ) -> Result<SessionTokens, LoginError> {
         let user = self
             .accounts

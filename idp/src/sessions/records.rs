@@ -22,6 +22,7 @@ use crate::guards::audit::store::{self as audit_store, AuditRow};
 use crate::guards::audit::{Audit, Event, Outcome, events};
 use crate::guards::secrets::{self, Secret};
 use crate::oauth::store::grants;
+use crate::sessions::device::Device;
 use crate::sessions::store::{self as store, SessionRow};
 
 /// Activity is written at most once per this many seconds per session.
@@ -134,7 +135,7 @@ impl UserSessions {
         &self,
         user_id: &str,
         kind: SessionKind,
-        device: &str,
+        device: &Device,
         ip: Option<IpAddr>,
     ) -> anyhow::Result<StartedSession> {
         let now = self.now();
@@ -146,7 +147,8 @@ impl UserSessions {
             id: secrets::random_token(32),
             user_id: user_id.to_owned(),
             kind: kind.as_str().to_owned(),
-            device: device.to_owned(),
+            device: device.description.clone(),
+            user_agent: device.user_agent.clone(),
             ip: ip.map(|ip| ip.to_string()),
             created_at: now,
             last_seen_at: now,

@@ -13,7 +13,9 @@ pub struct SessionRow {
     pub user_id: String,
     /// `browser` or `api`.
     pub kind: String,
+    /// The parsed description ("Firefox on Linux"); see [`crate::sessions::device`].
     pub device: String,
+    pub user_agent: Option<String>,
     pub ip: Option<String>,
     pub created_at: i64,
     pub last_seen_at: i64,
@@ -22,7 +24,7 @@ pub struct SessionRow {
 }
 
 const COLUMNS: &str =
-    "id, user_id, kind, device, ip, created_at, last_seen_at, expires_at, csrf_hash";
+    "id, user_id, kind, device, user_agent, ip, created_at, last_seen_at, expires_at, csrf_hash";
 
 /// The condition for a live session, with `$1` = now and `$2` = the oldest allowed
 /// `last_seen_at`.
@@ -33,12 +35,13 @@ pub async fn insert<'e>(
     row: &SessionRow,
 ) -> anyhow::Result<()> {
     sqlx::query(&format!(
-        "INSERT INTO user_sessions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        "INSERT INTO user_sessions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
     ))
     .bind(&row.id)
     .bind(&row.user_id)
     .bind(&row.kind)
     .bind(&row.device)
+    .bind(row.user_agent.as_deref())
     .bind(row.ip.as_deref())
     .bind(row.created_at)
     .bind(row.last_seen_at)
@@ -223,6 +226,7 @@ fn record(row: &AnyRow) -> anyhow::Result<SessionRow> {
         user_id: row.try_get("user_id")?,
         kind: row.try_get("kind")?,
         device: row.try_get("device")?,
+        user_agent: row.try_get("user_agent")?,
         ip: row.try_get("ip")?,
         created_at: row.try_get("created_at")?,
         last_seen_at: row.try_get("last_seen_at")?,

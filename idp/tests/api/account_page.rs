@@ -29,6 +29,32 @@ fn browser_as(user_agent: &str) -> reqwest::Client {
         .unwrap()
 }
 
+#[tokio::test]
+async fn sessions_from_unknown_agents_show_their_user_agent() {
+    let app = spawn_app().await;
+    app.register(EMAIL).await;
+    let browser = browser_as("DeviceA/1.0");
+    sign_in(&app, &browser, EMAIL).await;
+    let response = app
+        .client
+        .post(app.url("/auth/login"))
+        .header(USER_AGENT, "DeviceB/1.0")
+        .json(&serde_json::json!({"email": EMAIL, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    let html = account(&app, &browser).await;
+    let items = sessions(&html);
+    assert_eq!(items.len(), 2);
+    assert!(items[0].contains("DeviceA/1.0") && items[0].contains("This device"));
+    assert!(items[1].contains("DeviceB/1.0"), "{}", items[1]);
+    assert!(!html.contains("Unknown device"));
+    let table = &html[html.find(r#"<table class="activity">"#).unwrap()..];
+    assert!(table.contains("DeviceA/1.0") && table.contains("DeviceB/1.0"));
+}
+
 /// `email` registered, and signed in on a Firefox and a Chrome browser.
 async fn two_devices(app: &TestApp, email: &str) -> (reqwest::Client, reqwest::Client) {
     app.register(email).await;

@@ -39,10 +39,14 @@ impl Tokens {
 }
 
 async fn log_in(app: &TestApp, email: &str) -> Tokens {
+    log_in_as(app, email, FIREFOX).await
+}
+
+async fn log_in_as(app: &TestApp, email: &str, user_agent: &str) -> Tokens {
     let response = app
         .client
         .post(app.url("/auth/login"))
-        .header(USER_AGENT, FIREFOX)
+        .header(USER_AGENT, user_agent)
         .json(&json!({"email": email, "password": PASSWORD}))
         .send()
         .await
@@ -96,6 +100,62 @@ async fn assert_session_over(app: &TestApp, tokens: &Tokens) {
     let response = refresh(app, &tokens.refresh).await;
     assert_eq!(response.status(), 401);
     assert_eq!(error_code(response).await, "invalid_refresh_token");
+}
+
+/// Agents the parser does not know are still told apart, by their own user agent,
+/// in sessions and in sign-in activity; control characters never reach the record.
+#[tokio::test]
+async fn unknown_agents_are_told_apart_by_their_user_agent() {
+    let app = spawn_app().await;
+    app.register("a@b.com").await;
+    let a = log_in_as(&app, "a@b.com", "DeviceA/1.0").await;
+    log_in_as(&app, "a@b.com", "DeviceB/1.0 \t(build\t7)").await;
+    let tokens = log_in(&app, "a@b.com").await;
+
+    let body: Value = get(&app, "/auth/sessions", &tokens.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut seen: Vec<(String, Value)> = body["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["device"].as_str().unwrap().to_owned(),
+                s["user_agent"].clone(),
+            )
+        })
+        .collect();
+    seen.sort_by_key(|(_, agent)| agent.to_string());
+    assert_eq!(
+        seen,
+        [
+            ("Unknown device".to_owned(), json!("DeviceA/1.0")),
+            ("Unknown device".to_owned(), json!("DeviceB/1.0 (build 7)")),
+            ("Firefox on Linux".to_owned(), json!(FIREFOX)),
+        ]
+    );
+    let activity: Value = get(&app, "/auth/activity", &a.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let agents: Vec<&Value> = activity["sign_ins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["user_agent"])
+        .collect();
+    assert_eq!(
+        agents,
+        [
+            &json!(FIREFOX),
+            &json!("DeviceB/1.0 (build 7)"),
+            &json!("DeviceA/1.0")
+        ]
+    );
 }
 
 #[tokio::test]

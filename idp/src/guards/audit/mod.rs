@@ -70,6 +70,8 @@ pub struct Event<'a> {
     pub ip: Option<IpAddr>,
     /// The device description from the User-Agent ("Firefox on Linux").
     pub device: Option<&'a str>,
+    /// The User-Agent, sanitised and truncated.
+    pub user_agent: Option<&'a str>,
     pub detail: Option<&'a str>,
 }
 
@@ -82,6 +84,7 @@ impl<'a> Event<'a> {
             client_id: None,
             ip: None,
             device: None,
+            user_agent: None,
             detail: None,
         }
     }
@@ -101,8 +104,10 @@ impl<'a> Event<'a> {
         self
     }
 
-    pub fn device(mut self, device: Option<&'a str>) -> Self {
-        self.device = device;
+    /// The device's description and user agent (see `sessions::device`).
+    pub fn device(mut self, description: &'a str, user_agent: Option<&'a str>) -> Self {
+        self.device = Some(description);
+        self.user_agent = user_agent;
         self
     }
 
@@ -137,6 +142,7 @@ pub async fn record(pool: &AnyPool, at: i64, event: &Event<'_>) -> anyhow::Resul
             client_id: event.client_id.map(str::to_owned),
             ip,
             device: event.device.map(str::to_owned),
+            user_agent: event.user_agent.map(str::to_owned),
             detail: event.detail.map(str::to_owned),
         },
     )

@@ -14,13 +14,15 @@ pub struct AuditRow {
     pub client_id: Option<String>,
     pub ip: Option<String>,
     pub device: Option<String>,
+    pub user_agent: Option<String>,
     pub detail: Option<String>,
 }
 
 pub async fn insert(pool: &AnyPool, row: &AuditRow) -> anyhow::Result<()> {
     sqlx::query(
-        "INSERT INTO audit_events (at, event, outcome, user_id, client_id, ip, device, detail) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO audit_events \
+         (at, event, outcome, user_id, client_id, ip, device, user_agent, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(row.at)
     .bind(&row.event)
@@ -29,6 +31,7 @@ pub async fn insert(pool: &AnyPool, row: &AuditRow) -> anyhow::Result<()> {
     .bind(row.client_id.as_deref())
     .bind(row.ip.as_deref())
     .bind(row.device.as_deref())
+    .bind(row.user_agent.as_deref())
     .bind(row.detail.as_deref())
     .execute(pool)
     .await
@@ -36,7 +39,7 @@ pub async fn insert(pool: &AnyPool, row: &AuditRow) -> anyhow::Result<()> {
     Ok(())
 }
 
-const COLUMNS: &str = "at, event, outcome, user_id, client_id, ip, device, detail";
+const COLUMNS: &str = "at, event, outcome, user_id, client_id, ip, device, user_agent, detail";
 
 /// The latest `limit` events, newest first.
 pub async fn latest(pool: &AnyPool, limit: i64) -> anyhow::Result<Vec<AuditRow>> {
@@ -79,6 +82,7 @@ fn record(row: &AnyRow) -> anyhow::Result<AuditRow> {
         client_id: row.try_get("client_id")?,
         ip: row.try_get("ip")?,
         device: row.try_get("device")?,
+        user_agent: row.try_get("user_agent")?,
         detail: row.try_get("detail")?,
     })
 }

@@ -20,10 +20,10 @@ use crate::accounts::password::Password;
 use crate::accounts::{Accounts, LoginError, RegisterError};
 use crate::guards::secrets::Secret;
 use crate::http::client_ip::ClientIp;
-use crate::http::device::Device;
 use crate::http::endpoints;
 use crate::http::state::AppState;
 use crate::sessions::api::SessionTokens;
+use crate::sessions::device::Device;
 use crate::sessions::records::{EndReason, RefreshError, UserSessions};
 use crate::sessions::store::SessionRow;
 
@@ -76,7 +76,7 @@ async fn register(
 async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
-    Device(device): Device,
+    device: Device,
     ApiJson(body): ApiJson<Credentials>,
 ) -> Result<Response, ApiError> {
     let tokens = state

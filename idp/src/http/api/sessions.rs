@@ -136,6 +136,8 @@ struct SessionView {
     id: String,
     kind: String,
     device: String,
+    /// The User-Agent, sanitised: tells apart what the parser calls an unknown device.
+    user_agent: Option<String>,
     ip: Option<String>,
     created_at: String,
     last_seen_at: String,
@@ -151,6 +153,7 @@ fn view(state: &AppState, session: &SessionRow, current: &str) -> SessionView {
         id: session.id.clone(),
         kind: session.kind.clone(),
         device: session.device.clone(),
+        user_agent: session.user_agent.clone(),
         ip: session.ip.clone(),
         created_at: rfc3339(session.created_at),
         last_seen_at: rfc3339(session.last_seen_at),
@@ -199,6 +202,7 @@ struct ActivityView {
     outcome: String,
     ip: Option<String>,
     device: Option<String>,
+    user_agent: Option<String>,
 }
 
 /// The account's recent sign-in attempts, as the account page shows them.
@@ -209,6 +213,7 @@ pub fn activity_views(rows: Vec<AuditRow>) -> Vec<impl Serialize> {
             outcome: row.outcome,
             ip: row.ip,
             device: row.device,
+            user_agent: row.user_agent,
         })
         .collect()
 }

@@ -28,6 +28,7 @@ use crate::http::pages::login::{CsrfForm, CsrfProtected, login_returning_to, too
 use crate::http::pages::views::{AccountPage, ActivityLine, PasswordErrors, SessionLine};
 use crate::http::pages::{self, PageContext, PageError};
 use crate::http::state::AppState;
+use crate::sessions::device::Device;
 use crate::sessions::records::EndReason;
 use crate::sessions::store::SessionRow;
 
@@ -135,7 +136,7 @@ async fn render(
 fn session_line(session: &SessionRow, current: &str, now: i64) -> SessionLine {
     SessionLine {
         id: session.id.clone(),
-        device: session.device.clone(),
+        device: Device::label(Some(&session.device), session.user_agent.as_deref()),
         kind: (session.kind != "browser").then_some("App"),
         ip: session.ip.clone().unwrap_or_else(|| "Unknown".to_owned()),
         last_active: ago(now, session.last_seen_at),
@@ -153,10 +154,7 @@ fn activity_line(row: &AuditRow) -> ActivityLine {
         outcome: outcome_in_words(&row.outcome),
         succeeded: row.outcome == "success",
         ip: row.ip.clone().unwrap_or_else(|| "Unknown".to_owned()),
-        device: row
-            .device
-            .clone()
-            .unwrap_or_else(|| "Unknown device".to_owned()),
+        device: Device::label(row.device.as_deref(), row.user_agent.as_deref()),
     }
 }
 

@@ -18,7 +18,6 @@ use crate::accounts::email::Email;
 use crate::accounts::{Accounts, DisplayName, LoginError, RegisterError};
 use crate::http::browser_session::{BrowserSession, PendingAuthorization};
 use crate::http::client_ip::ClientIp;
-use crate::http::device::Device;
 use crate::http::endpoints;
 use crate::http::oauth::authorize::{Waiting, load_waiting, proceed, see_other};
 use crate::http::pages::return_to::ReturnTo;
@@ -27,6 +26,7 @@ use crate::http::pages::{self, PageError};
 use crate::http::state::AppState;
 use crate::oauth::consent;
 use crate::oauth::{ErrorCode, OAuthError, Scope};
+use crate::sessions::device::Device;
 
 /// The one message for an unknown email and a wrong password (no enumeration).
 const LOGIN_FAILED: &str = "The email or password is incorrect.";
@@ -202,7 +202,7 @@ async fn login(
     State(state): State<AppState>,
     State(accounts): State<Accounts>,
     ClientIp(ip): ClientIp,
-    Device(device): Device,
+    device: Device,
     session: BrowserSession,
     CsrfForm(form): CsrfForm<LoginForm>,
 ) -> Result<Response, PageError> {

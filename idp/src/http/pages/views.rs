@@ -157,7 +157,8 @@ pub struct SignedOutPage<'a> {
 /// One live session on the account page.
 pub struct SessionLine {
     pub id: String,
-    /// "Firefox on Linux" (from the user agent: a hint, not proof).
+    /// "Firefox on Linux", or the user agent itself when that is unknown (a hint, not
+    /// proof).
     pub device: String,
     /// How it signed in, when that was not a browser ("App").
     pub kind: Option<&'static str>,
