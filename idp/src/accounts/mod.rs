@@ -52,7 +52,8 @@ pub enum RegisterError {
     InvalidPassword(#[from] PasswordError),
     #[error("email already registered")]
     EmailTaken,
-    /// Too many registrations from this IP address: retry after this many seconds.
+    /// Too many accounts created or failed attempts from this IP address: retry after
+    /// this many seconds.
     #[error("too many registrations")]
     Throttled { retry_after_secs: u64 },
     #[error(transparent)]
@@ -163,9 +164,11 @@ impl Accounts {
         self.register_with_name(email, None, password, ip).await
     }
 
-    /// Registration with an optional display name (the registration page asks for one;
-    /// the JSON API does not). Every attempt counts against the IP address's budget,
-    /// so a taken email's 409 cannot be used to harvest accounts at scale.
+    /// Registration with an optional display name. Two budgets per IP address (see
+    /// docs/abuse-resistance.md): accounts created, a sustained rate with a burst, and
+    /// failed attempts (malformed input, a taken email), a fixed number per window. A
+    /// typo costs nothing of the first; a taken email's 409 cannot be used to harvest
+    /// accounts at scale because of the second.
     #[tracing::instrument(skip_all)]
     pub async fn register_with_name(
         &self,
@@ -174,50 +177,72 @@ impl Accounts {
         password: String,
         ip: ClientIp,
     ) -> Result<RegisteredUser, RegisterError> {
-        if let Some(ip) = ip {
-            let key = Key::RegisterIp(ip);
-            if let Some(retry_after_secs) = self.throttle.locked(key).await? {
-                self.audit
-                    .record(Event::new(events::REGISTRATION, Outcome::Throttled).ip(Some(ip)))
-                    .await;
-                return Err(RegisterError::Throttled { retry_after_secs });
-            }
-            self.throttle
-                .fail(key, &self.throttle.policies().registration)
-                .await?;
-        }
-        let result = self.insert_account(email, name, password).await;
         let event = Event::new(events::REGISTRATION, Outcome::Success).ip(ip);
-        match &result {
+        if let Some(ip) = ip
+            && let Some(retry_after_secs) = self.throttle.locked(Key::RegisterIp(ip)).await?
+        {
+            let event = Event {
+                outcome: Outcome::Throttled,
+                ..event
+            };
+            self.audit.record(event.detail("failed_attempts")).await;
+            return Err(RegisterError::Throttled { retry_after_secs });
+        }
+        let result = self.create_account(email, name, password, ip).await;
+        let (outcome, detail) = match &result {
             Ok(user) => {
                 let id = user.id.to_string();
                 self.audit.record(event.user(Some(&id))).await;
+                return result;
             }
-            Err(RegisterError::Unexpected(_)) => {}
-            Err(e) => {
-                let detail = match e {
-                    RegisterError::InvalidEmail(_) => "invalid_email",
-                    RegisterError::InvalidPassword(_) => "invalid_password",
-                    _ => "email_taken",
-                };
-                let event = Event {
-                    outcome: Outcome::Failure,
-                    ..event
-                };
-                self.audit.record(event.detail(detail)).await;
-            }
+            Err(RegisterError::Unexpected(_)) => return result,
+            Err(RegisterError::Throttled { .. }) => (Outcome::Throttled, "accounts_created"),
+            Err(RegisterError::InvalidEmail(_)) => (Outcome::Failure, "invalid_email"),
+            Err(RegisterError::InvalidPassword(_)) => (Outcome::Failure, "invalid_password"),
+            Err(RegisterError::EmailTaken) => (Outcome::Failure, "email_taken"),
+        };
+        if let (Some(ip), Outcome::Failure) = (ip, outcome) {
+            self.throttle
+                .fail(Key::RegisterIp(ip), &self.throttle.policies().registration)
+                .await?;
+        }
+        self.audit
+            .record(Event { outcome, ..event }.detail(detail))
+            .await;
+        result
+    }
+
+    /// Validates the input, takes one account from the address's allowance, and stores
+    /// the account; the allowance is given back if no account came of it.
+    async fn create_account(
+        &self,
+        email: &str,
+        name: Option<DisplayName>,
+        password: String,
+        ip: ClientIp,
+    ) -> Result<RegisteredUser, RegisterError> {
+        let email = Email::parse(email)?;
+        let password = Password::parse(password, &self.common_passwords)?;
+        let allowance = ip.map(Key::AccountsCreated);
+        let rate = &self.throttle.policies().accounts_created;
+        if let Some(key) = allowance
+            && let Some(retry_after_secs) = self.throttle.take(key, rate).await?
+        {
+            return Err(RegisterError::Throttled { retry_after_secs });
+        }
+        let result = self.insert_account(email, name, password).await;
+        if let (Some(key), Err(_)) = (allowance, &result) {
+            self.throttle.give_back(key, rate).await?;
         }
         result
     }
 
     async fn insert_account(
         &self,
-        email: &str,
+        email: Email,
         name: Option<DisplayName>,
-        password: String,
+        password: Password,
     ) -> Result<RegisteredUser, RegisterError> {
-        let email = Email::parse(email)?;
-        let password = Password::parse(password, &self.common_passwords)?;
         let hash = self.hasher.hash(password).await?;
         let id = UserId::generate();
         let created_at = self.clock.now();

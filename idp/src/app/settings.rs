@@ -13,7 +13,7 @@ use serde::Deserialize;
 use service_kit::serve::ConnectionLimits;
 
 use crate::guards::client_ip::TrustedProxies;
-use crate::guards::throttle::{Policies, Policy};
+use crate::guards::throttle::{Policies, Policy, Rate};
 use crate::http::browser_session::BrowserSessionConfig;
 use crate::http::config::HttpConfig;
 use crate::keys::lifecycle::KeySchedule;
@@ -100,9 +100,14 @@ pub struct Settings {
     pub login_lock_secs: u64,
     /// `IDP_LOGIN_MAX_LOCK_SECS`: the longest lock (never permanent).
     pub login_max_lock_secs: u64,
-    /// `IDP_REGISTRATION_MAX_PER_IP`: registration attempts from one IP address per
-    /// `IDP_REGISTRATION_WINDOW_SECS`.
-    pub registration_max_per_ip: u32,
+    /// `IDP_REGISTRATION_ACCOUNTS_PER_HOUR`: accounts one IP address may create per hour,
+    /// sustained.
+    pub registration_accounts_per_hour: u32,
+    /// `IDP_REGISTRATION_ACCOUNTS_BURST`: accounts one IP address may create at once.
+    pub registration_accounts_burst: u32,
+    /// `IDP_REGISTRATION_MAX_FAILURES_PER_IP`: failed registrations (malformed input, a
+    /// taken email) from one IP address per `IDP_REGISTRATION_WINDOW_SECS`.
+    pub registration_max_failures_per_ip: u32,
     /// `IDP_REGISTRATION_WINDOW_SECS`.
     pub registration_window_secs: u64,
     /// `IDP_TRUSTED_PROXIES`: IP addresses of reverse proxies whose `X-Forwarded-For`
@@ -142,7 +147,9 @@ impl Default for Settings {
             login_failure_window_secs: 900,
             login_lock_secs: 60,
             login_max_lock_secs: 900,
-            registration_max_per_ip: 10,
+            registration_accounts_per_hour: 10,
+            registration_accounts_burst: 20,
+            registration_max_failures_per_ip: 30,
             registration_window_secs: 3600,
             trusted_proxies: TrustedProxies::default(),
         }
@@ -269,8 +276,16 @@ impl Settings {
             "IDP_LOGIN_MAX_LOCK_SECS must be at least IDP_LOGIN_LOCK_SECS and at most 86400"
         );
         ensure!(
-            (1..=100_000).contains(&self.registration_max_per_ip),
-            "IDP_REGISTRATION_MAX_PER_IP must be between 1 and 100000"
+            (1..=3600).contains(&self.registration_accounts_per_hour),
+            "IDP_REGISTRATION_ACCOUNTS_PER_HOUR must be between 1 and 3600"
+        );
+        ensure!(
+            (1..=100_000).contains(&self.registration_accounts_burst),
+            "IDP_REGISTRATION_ACCOUNTS_BURST must be between 1 and 100000"
+        );
+        ensure!(
+            (1..=100_000).contains(&self.registration_max_failures_per_ip),
+            "IDP_REGISTRATION_MAX_FAILURES_PER_IP must be between 1 and 100000"
         );
         ensure!(
             (60..=86_400).contains(&self.registration_window_secs),
@@ -394,10 +409,14 @@ impl Settings {
             },
             // A fixed budget per window: the lock lasts until the window would end.
             registration: Policy {
-                max_failures: self.registration_max_per_ip,
+                max_failures: self.registration_max_failures_per_ip,
                 window_secs: self.registration_window_secs,
                 lock_secs: self.registration_window_secs,
                 max_lock_secs: self.registration_window_secs,
+            },
+            accounts_created: Rate {
+                per_hour: self.registration_accounts_per_hour,
+                burst: self.registration_accounts_burst,
             },
         }
     }

@@ -25,7 +25,7 @@ pub struct Cutoffs {
 
 /// Deletes what `cutoffs` say is dead; returns how many rows went.
 pub async fn purge(pool: &AnyPool, cutoffs: &Cutoffs) -> anyhow::Result<u64> {
-    let statements: [(&str, &[i64]); 5] = [
+    let statements: [(&str, &[i64]); 6] = [
         (
             "DELETE FROM user_sessions WHERE ended_at < $1 OR expires_at < $1 OR last_seen_at < $2",
             &[
@@ -37,6 +37,8 @@ pub async fn purge(pool: &AnyPool, cutoffs: &Cutoffs) -> anyhow::Result<u64> {
             "DELETE FROM auth_failures WHERE window_start < $1 AND locked_until < $2",
             &[cutoffs.throttle_windows_before, cutoffs.now],
         ),
+        // A time in the past is a full allowance, the same as no row.
+        ("DELETE FROM rate_limits WHERE tat < $1", &[cutoffs.now]),
         (
             "DELETE FROM authorization_codes WHERE expires_at < $1",
             &[cutoffs.codes_expired_before],

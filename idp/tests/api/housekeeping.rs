@@ -43,6 +43,11 @@ async fn housekeeping_deletes_only_rows_that_can_no_longer_matter() {
     assert_eq!(count(&app, "user_sessions").await, 2);
     assert_eq!(count(&app, "session_refresh_tokens").await, 2);
     assert!(count(&app, "auth_failures").await >= 1);
+    assert_eq!(
+        count(&app, "rate_limits").await,
+        1,
+        "the address's account allowance"
+    );
 
     // A month later all of them are dead, refresh tokens included; the audit trail stays.
     app.clock.shift(Shift::days(31));
@@ -51,5 +56,6 @@ async fn housekeeping_deletes_only_rows_that_can_no_longer_matter() {
     assert_eq!(count(&app, "user_sessions").await, 0);
     assert_eq!(count(&app, "session_refresh_tokens").await, 0);
     assert_eq!(count(&app, "auth_failures").await, 0);
+    assert_eq!(count(&app, "rate_limits").await, 0);
     assert_eq!(count(&app, "audit_events").await, audit_rows);
 }

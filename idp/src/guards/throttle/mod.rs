@@ -2,12 +2,15 @@
 //! `auth_failures` table). Keys are `account:<sha256 of the normalised email>` (the
 //! submitted email, whether or not an account has it, so a lock says nothing about
 //! existence, and no submitted text is stored), `ip:<address>` (failed sign-ins and
-//! client authentications) and `register-ip:<address>` (every registration attempt).
+//! client authentications) and `register-ip:<address>` (failed registrations).
 //!
 //! A key with `max_failures` failures in a fixed window of `window_secs` is locked for
 //! `lock_secs`, doubled for each further failure up to `max_lock_secs`; failures while
 //! locked are not counted, so a lock always ends `max_lock_secs` at most after the last
 //! counted failure: never a permanent lockout.
+//!
+//! Successes can be limited too, by a [`Rate`] with a burst: `accounts-ip:<address>`
+//! (accounts created from one address).
 
 pub mod store;
 
@@ -47,12 +50,34 @@ impl Policy {
     }
 }
 
-/// The policies of the three kinds of key.
+/// A sustained rate with a burst, by the generic cell rate algorithm: `burst` at once,
+/// then one every `3600 / per_hour` seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rate {
+    pub per_hour: u32,
+    pub burst: u32,
+}
+
+impl Rate {
+    fn interval_secs(&self) -> i64 {
+        3600 / i64::from(self.per_hour.max(1))
+    }
+
+    /// How far ahead of now a key's theoretical arrival time may be and still take one.
+    fn tolerance_secs(&self) -> i64 {
+        self.interval_secs() * i64::from(self.burst.saturating_sub(1))
+    }
+}
+
+/// The policies of each kind of key.
 #[derive(Clone, Debug)]
 pub struct Policies {
     pub account: Policy,
     pub ip: Policy,
+    /// Failed registrations per address.
     pub registration: Policy,
+    /// Accounts created per address.
+    pub accounts_created: Rate,
 }
 
 /// Two failures in 15 minutes lock for a minute: tests reach a lock in two steps.
@@ -72,6 +97,10 @@ impl Policies {
             account: policy,
             ip: policy,
             registration: policy,
+            accounts_created: Rate {
+                per_hour: 60,
+                burst: 2,
+            },
         }
     }
 }
@@ -83,6 +112,7 @@ pub enum Key<'a> {
     Account(&'a str),
     Ip(IpAddr),
     RegisterIp(IpAddr),
+    AccountsCreated(IpAddr),
 }
 
 impl Key<'_> {
@@ -101,6 +131,7 @@ impl Key<'_> {
             }
             Self::Ip(ip) => format!("ip:{}", canonical(*ip)),
             Self::RegisterIp(ip) => format!("register-ip:{}", canonical(*ip)),
+            Self::AccountsCreated(ip) => format!("accounts-ip:{}", canonical(*ip)),
         }
     }
 }
@@ -180,6 +211,27 @@ impl Throttle {
         let until = now.saturating_add(i64::try_from(lock).unwrap_or(i64::MAX));
         store::lock(&self.pool, &stored, until).await?;
         Ok(Some(lock))
+    }
+
+    /// Takes one of `key`'s allowance under `rate`: `None` if taken, otherwise the seconds
+    /// until one is free again.
+    pub async fn take(&self, key: Key<'_>, rate: &Rate) -> anyhow::Result<Option<u64>> {
+        let stored = key.stored();
+        let now = self.clock.now().timestamp();
+        let (interval, tolerance) = (rate.interval_secs(), rate.tolerance_secs());
+        if store::take(&self.pool, &stored, now, interval, tolerance).await? {
+            return Ok(None);
+        }
+        let tat = store::arrival_time(&self.pool, &stored)
+            .await?
+            .unwrap_or(now);
+        let wait = tat.saturating_sub(tolerance).saturating_sub(now).max(1);
+        Ok(Some(u64::try_from(wait).unwrap_or(1)))
+    }
+
+    /// Gives back what [`Throttle::take`] took, for an attempt that came to nothing.
+    pub async fn give_back(&self, key: Key<'_>, rate: &Rate) -> anyhow::Result<()> {
+        store::give_back(&self.pool, &key.stored(), rate.interval_secs()).await
     }
 
     /// Forgets `key`'s failures.

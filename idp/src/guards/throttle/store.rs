@@ -1,5 +1,6 @@
-//! The `auth_failures` table: failure counters and temporary locks of the throttle,
-//! shared by every instance on one database.
+//! The `auth_failures` table (failure counters and temporary locks) and the
+//! `rate_limits` table (allowances with a burst), shared by every instance on one
+//! database.
 
 use anyhow::Context;
 use sqlx::AnyPool;
@@ -74,5 +75,53 @@ pub async fn reset(pool: &AnyPool, key: &str) -> anyhow::Result<()> {
         .execute(pool)
         .await
         .context("Failed to reset a throttle key")?;
+    Ok(())
+}
+
+/// Takes one unit of `key`'s allowance at `now` in one atomic statement (GCRA): its
+/// theoretical arrival time moves `interval` past the later of itself and `now`, unless
+/// it is already more than `tolerance` ahead of `now`. `true` if taken.
+pub async fn take(
+    pool: &AnyPool,
+    key: &str,
+    now: i64,
+    interval: i64,
+    tolerance: i64,
+) -> anyhow::Result<bool> {
+    let taken: Option<(i64,)> = sqlx::query_as(
+        "INSERT INTO rate_limits (limit_key, tat) VALUES ($1, $2 + $3) \
+         ON CONFLICT (limit_key) DO UPDATE SET \
+           tat = CASE WHEN rate_limits.tat > $2 THEN rate_limits.tat ELSE $2 END + $3 \
+         WHERE rate_limits.tat <= $2 + $4 \
+         RETURNING tat",
+    )
+    .bind(key)
+    .bind(now)
+    .bind(interval)
+    .bind(tolerance)
+    .fetch_optional(pool)
+    .await
+    .context("Failed to take from a rate limit")?;
+    Ok(taken.is_some())
+}
+
+/// `key`'s theoretical arrival time, if it has a row.
+pub async fn arrival_time(pool: &AnyPool, key: &str) -> anyhow::Result<Option<i64>> {
+    let row: Option<(i64,)> = sqlx::query_as("SELECT tat FROM rate_limits WHERE limit_key = $1")
+        .bind(key)
+        .fetch_optional(pool)
+        .await
+        .context("Failed to read a rate limit")?;
+    Ok(row.map(|(tat,)| tat))
+}
+
+/// Gives back one unit taken from `key`.
+pub async fn give_back(pool: &AnyPool, key: &str, interval: i64) -> anyhow::Result<()> {
+    sqlx::query("UPDATE rate_limits SET tat = tat - $2 WHERE limit_key = $1")
+        .bind(key)
+        .bind(interval)
+        .execute(pool)
+        .await
+        .context("Failed to give back to a rate limit")?;
     Ok(())
 }
