@@ -5,6 +5,7 @@
 pub mod email;
 pub mod hashing;
 pub mod password;
+pub mod profile;
 pub mod store;
 pub mod user_id;
 
@@ -18,6 +19,7 @@ use crate::accounts::email::{Email, EmailError};
 use crate::accounts::hashing::PasswordHasher;
 use crate::accounts::password::CommonPasswords;
 use crate::accounts::password::{Password, PasswordError};
+use crate::accounts::profile::DisplayName;
 use crate::accounts::store::{self as users, InsertUserError};
 use crate::accounts::user_id::UserId;
 use crate::guards::audit::{Audit, Event, Outcome, events};
@@ -58,43 +60,6 @@ pub enum RegisterError {
     Throttled { retry_after_secs: u64 },
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
-}
-
-/// A display name (OIDC `name`): trimmed, 1 to 100 characters, no control characters.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DisplayName(String);
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum DisplayNameError {
-    #[error("Use at most 100 characters.")]
-    TooLong,
-    #[error("Names cannot contain control characters.")]
-    ControlCharacter,
-}
-
-impl DisplayName {
-    pub const MAX_CHARS: usize = 100;
-
-    /// `None` for a blank input: the name is optional.
-    pub fn parse(input: &str) -> Result<Option<Self>, DisplayNameError> {
-        let trimmed = input.trim();
-        if trimmed.is_empty() {
-            return Ok(None);
-        }
-        if trimmed.chars().count() > Self::MAX_CHARS {
-            return Err(DisplayNameError::TooLong);
-        }
-        if trimmed.chars().any(char::is_control) {
-            return Err(DisplayNameError::ControlCharacter);
-        }
-        Ok(Some(Self(trimmed.to_owned())))
-    }
-}
-
-impl AsRef<str> for DisplayName {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
 }
 
 /// A user whose password was just checked.
@@ -154,23 +119,13 @@ impl Accounts {
         }
     }
 
-    #[tracing::instrument(skip_all)]
-    pub async fn register(
-        &self,
-        email: &str,
-        password: String,
-        ip: ClientIp,
-    ) -> Result<RegisteredUser, RegisterError> {
-        self.register_with_name(email, None, password, ip).await
-    }
-
     /// Registration with an optional display name. Two budgets per IP address (see
     /// docs/abuse-resistance.md): accounts created, a sustained rate with a burst, and
     /// failed attempts (malformed input, a taken email), a fixed number per window. A
     /// typo costs nothing of the first; a taken email's 409 cannot be used to harvest
     /// accounts at scale because of the second.
     #[tracing::instrument(skip_all)]
-    pub async fn register_with_name(
+    pub async fn register(
         &self,
         email: &str,
         name: Option<DisplayName>,
@@ -249,7 +204,14 @@ impl Accounts {
         // One INSERT: the UNIQUE constraint decides concurrent registrations, and a crash
         // leaves either the whole row or nothing.
         let name = name.as_ref().map(AsRef::as_ref);
-        match users::insert(&self.pool, id, &email, name, &hash, created_at.timestamp()).await {
+        let new_user = users::NewUser {
+            id,
+            email: &email,
+            name,
+            password_hash: &hash,
+            now: created_at.timestamp(),
+        };
+        match users::insert(&self.pool, &new_user).await {
             Ok(()) => {}
             Err(InsertUserError::EmailTaken) => return Err(RegisterError::EmailTaken),
             Err(InsertUserError::Unexpected(e)) => return Err(e.into()),

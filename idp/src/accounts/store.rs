@@ -14,6 +14,8 @@ pub struct UserRecord {
     pub name: Option<String>,
     pub password_hash: String,
     pub created_at: i64,
+    /// When `name` last changed (OIDC `updated_at`), Unix seconds.
+    pub profile_updated_at: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -24,24 +26,27 @@ pub enum InsertUserError {
     Unexpected(#[from] anyhow::Error),
 }
 
-pub async fn insert(
-    pool: &AnyPool,
-    id: UserId,
-    email: &Email,
-    name: Option<&str>,
-    password_hash: &str,
-    now: i64,
-) -> Result<(), InsertUserError> {
+/// A new account, as stored.
+pub struct NewUser<'a> {
+    pub id: UserId,
+    pub email: &'a Email,
+    pub name: Option<&'a str>,
+    pub password_hash: &'a str,
+    pub now: i64,
+}
+
+pub async fn insert(pool: &AnyPool, user: &NewUser<'_>) -> Result<(), InsertUserError> {
     sqlx::query(
-        "INSERT INTO users (id, email, email_key, name, password_hash, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $6)",
+        "INSERT INTO users \
+         (id, email, email_key, name, password_hash, created_at, updated_at, profile_updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $6)",
     )
-    .bind(id.to_string())
-    .bind(email.as_ref())
-    .bind(email.confusable_key())
-    .bind(name)
-    .bind(password_hash)
-    .bind(now)
+    .bind(user.id.to_string())
+    .bind(user.email.as_ref())
+    .bind(user.email.confusable_key())
+    .bind(user.name)
+    .bind(user.password_hash)
+    .bind(user.now)
     .execute(pool)
     .await
     .map_err(|e| {
@@ -54,8 +59,8 @@ pub async fn insert(
     Ok(())
 }
 
-type UserRow = (String, String, Option<String>, String, i64);
-const USER_COLUMNS: &str = "id, email, name, password_hash, created_at";
+type UserRow = (String, String, Option<String>, String, i64, i64);
+const USER_COLUMNS: &str = "id, email, name, password_hash, created_at, profile_updated_at";
 
 pub async fn find_by_email(pool: &AnyPool, email: &Email) -> anyhow::Result<Option<UserRecord>> {
     let row: Option<UserRow> = sqlx::query_as(&format!(
@@ -78,14 +83,34 @@ pub async fn find_by_id(pool: &AnyPool, id: &str) -> anyhow::Result<Option<UserR
     Ok(row.map(record))
 }
 
-fn record((id, email, name, password_hash, created_at): UserRow) -> UserRecord {
+fn record((id, email, name, password_hash, created_at, profile_updated_at): UserRow) -> UserRecord {
     UserRecord {
         id,
         email,
         name,
         password_hash,
         created_at,
+        profile_updated_at,
     }
+}
+
+/// Sets a user's display name (`None` removes it). `true` if the user exists.
+pub async fn update_name(
+    pool: &AnyPool,
+    id: &str,
+    name: Option<&str>,
+    now: i64,
+) -> anyhow::Result<bool> {
+    let result = sqlx::query(
+        "UPDATE users SET name = $1, profile_updated_at = $2, updated_at = $2 WHERE id = $3",
+    )
+    .bind(name)
+    .bind(now)
+    .bind(id)
+    .execute(pool)
+    .await
+    .context("Failed to change a name")?;
+    Ok(result.rows_affected() > 0)
 }
 
 /// Replaces a user's password hash. `true` if the user exists.

@@ -31,7 +31,7 @@ pub const SCOPES_SUPPORTED: [&str; 6] = [
     "users:admin",
 ];
 
-const CLAIMS_SUPPORTED: [&str; 12] = [
+const CLAIMS_SUPPORTED: [&str; 13] = [
     "iss",
     "sub",
     "aud",
@@ -44,6 +44,7 @@ const CLAIMS_SUPPORTED: [&str; 12] = [
     "email",
     "email_verified",
     "name",
+    "updated_at",
 ];
 
 pub fn routes() -> Router<AppState> {

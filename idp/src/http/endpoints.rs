@@ -44,3 +44,4 @@ pub const ACCOUNT_PAGE: &str = "/account";
 pub const ACCOUNT_END_SESSION: &str = "/account/sessions/end";
 pub const ACCOUNT_END_OTHER_SESSIONS: &str = "/account/sessions/end-others";
 pub const ACCOUNT_PASSWORD: &str = "/account/password";
+pub const ACCOUNT_NAME: &str = "/account/name";

@@ -14,6 +14,8 @@ use crate::oauth::Scope;
 pub struct UserClaims<'a> {
     pub email: &'a str,
     pub name: Option<&'a str>,
+    /// When the profile claims last changed, Unix seconds.
+    pub updated_at: i64,
 }
 
 /// Everything an ID token says, before `iss` and the signature.
@@ -54,27 +56,28 @@ struct Claims<'a> {
     email_verified: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    updated_at: Option<i64>,
 }
 
 /// The claims `scope` releases about the user (§5.4): `email` and `email_verified` with
-/// `email`, `name` with `profile` when the user has one. We do not verify addresses yet,
-/// so `email_verified` is `false`.
+/// `email`; with `profile`, `name` when the user has one and `updated_at` always. We do
+/// not verify addresses yet, so `email_verified` is `false`.
 pub struct ReleasedClaims<'a> {
     pub email: Option<&'a str>,
     pub email_verified: Option<bool>,
     pub name: Option<&'a str>,
+    pub updated_at: Option<i64>,
 }
 
 pub fn released<'a>(scope: &Scope, user: &UserClaims<'a>) -> ReleasedClaims<'a> {
     let email = scope.contains("email");
+    let profile = scope.contains("profile");
     ReleasedClaims {
         email: email.then_some(user.email),
         email_verified: email.then_some(false),
-        name: if scope.contains("profile") {
-            user.name
-        } else {
-            None
-        },
+        name: user.name.filter(|_| profile),
+        updated_at: profile.then_some(user.updated_at),
     }
 }
 
@@ -101,6 +104,7 @@ pub async fn issue(tokens: &TokenIssuer, request: IdTokenRequest<'_>) -> anyhow:
         email: released.email,
         email_verified: released.email_verified,
         name: released.name,
+        updated_at: released.updated_at,
     };
     let serde_json::Value::Object(map) = serde_json::to_value(claims)? else {
         anyhow::bail!("ID token claims did not serialise to an object");
@@ -124,21 +128,23 @@ mod tests {
         let user = UserClaims {
             email: "a@b.com",
             name: Some("Ada"),
+            updated_at: 1_795_422_600,
         };
         let none = released(&Scope::parse("openid").unwrap(), &user);
         assert!(none.email.is_none() && none.email_verified.is_none() && none.name.is_none());
+        assert!(none.updated_at.is_none());
         let all = released(&Scope::parse("openid email profile").unwrap(), &user);
         assert_eq!(all.email, Some("a@b.com"));
         assert_eq!(all.email_verified, Some(false));
         assert_eq!(all.name, Some("Ada"));
+        assert_eq!(all.updated_at, Some(1_795_422_600));
         let nameless = UserClaims {
             email: "a@b.com",
             name: None,
+            updated_at: 1_795_422_600,
         };
-        assert!(
-            released(&Scope::parse("openid profile").unwrap(), &nameless)
-                .name
-                .is_none()
-        );
+        let profile = released(&Scope::parse("openid profile").unwrap(), &nameless);
+        assert!(profile.name.is_none());
+        assert_eq!(profile.updated_at, Some(1_795_422_600));
     }
 }

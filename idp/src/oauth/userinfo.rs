@@ -20,6 +20,8 @@ pub struct UserInfo {
     pub email_verified: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<i64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +62,7 @@ pub async fn userinfo(
         &UserClaims {
             email: &user.email,
             name: user.name.as_deref(),
+            updated_at: user.profile_updated_at,
         },
     );
     Ok(UserInfo {
@@ -67,5 +70,6 @@ pub async fn userinfo(
         email: released.email.map(str::to_owned),
         email_verified: released.email_verified,
         name: released.name.map(str::to_owned),
+        updated_at: released.updated_at,
     })
 }

@@ -55,6 +55,63 @@ async fn sessions_from_unknown_agents_show_their_user_agent() {
     assert!(table.contains("DeviceA/1.0") && table.contains("DeviceB/1.0"));
 }
 
+#[tokio::test]
+async fn the_name_is_set_corrected_and_removed_on_the_account_page() {
+    let app = spawn_app().await;
+    app.register(EMAIL).await;
+    let browser = browser_as(FIREFOX);
+    sign_in(&app, &browser, EMAIL).await;
+    let html = account(&app, &browser).await;
+    assert!(html.contains(r#"<label for="name">Name"#));
+    assert_eq!(input_value(&html, "name"), "");
+
+    let response = post_account(
+        &app,
+        &browser,
+        "/account/name",
+        &[("name", " Grace Hopper ")],
+    )
+    .await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(location(&app, &response), app.url("/account"));
+    let html = account(&app, &browser).await;
+    assert!(html.contains("Name saved."));
+    assert_eq!(input_value(&html, "name"), "Grace Hopper");
+
+    // Too long: shown again with the error and the submitted text; nothing stored.
+    let long = "G".repeat(101);
+    let response = post_account(&app, &browser, "/account/name", &[("name", &long)]).await;
+    assert_eq!(response.status(), 422);
+    let html = response.text().await.unwrap();
+    assert!(html.contains(r#"id="name-error""#) && html.contains("at most 100 characters"));
+    assert!(html.contains(r#"aria-invalid="true" aria-describedby="name-error""#));
+    assert_eq!(input_value(&html, "name"), long);
+    assert_eq!(
+        input_value(&account(&app, &browser).await, "name"),
+        "Grace Hopper"
+    );
+
+    // Without the CSRF token nothing changes.
+    let response = post_form(&browser, &app.url("/account/name"), &[("name", "Mallory")]).await;
+    assert_eq!(response.status(), 403);
+
+    let response = post_account(&app, &browser, "/account/name", &[("name", "")]).await;
+    assert_eq!(response.status(), 303);
+    let html = account(&app, &browser).await;
+    assert!(html.contains("Name removed."));
+    assert_eq!(input_value(&html, "name"), "");
+}
+
+/// The `value` of the input named `name`, unescaped.
+fn input_value(html: &str, name: &str) -> String {
+    let start = html
+        .find(&format!(r#"name="{name}" type="text""#))
+        .expect("the input");
+    let rest = &html[start..];
+    let value = &rest[rest.find(r#"value=""#).unwrap() + 7..];
+    unescape(&value[..value.find('"').unwrap()])
+}
+
 /// `email` registered, and signed in on a Firefox and a Chrome browser.
 async fn two_devices(app: &TestApp, email: &str) -> (reqwest::Client, reqwest::Client) {
     app.register(email).await;

@@ -382,12 +382,16 @@ pub fn expected_at_hash(access_token: &str) -> String {
     URL_SAFE_NO_PAD.encode(&digest[..16])
 }
 
-/// Sets a user's display name (the JSON registration API takes none).
-pub async fn set_name(app: &TestApp, user_id: &str, name: &str) {
-    sqlx::query("UPDATE users SET name = $1 WHERE id = $2")
-        .bind(name)
-        .bind(user_id)
-        .execute(&app.db.pool)
+/// Sets the display name of `email`'s account as its owner would: signed in through
+/// the JSON API, `PATCH /auth/me`.
+pub async fn set_name(app: &TestApp, email: &str, name: &str) {
+    let response = app
+        .client
+        .patch(app.url("/auth/me"))
+        .bearer_auth(app.login(email).await)
+        .json(&serde_json::json!({ "name": name }))
+        .send()
         .await
         .unwrap();
+    assert_eq!(response.status(), 200);
 }

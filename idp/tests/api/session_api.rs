@@ -102,6 +102,79 @@ async fn assert_session_over(app: &TestApp, tokens: &Tokens) {
     assert_eq!(error_code(response).await, "invalid_refresh_token");
 }
 
+/// The display name released with `profile`: optional at registration (the answer
+/// keeps the contract's three fields), changed with `PATCH /auth/me`, validated, and
+/// `updated_at` moves with it.
+#[tokio::test]
+async fn the_display_name_is_set_at_registration_and_changed_through_the_api() {
+    let app = spawn_app().await;
+    let bad = app
+        .post_json(
+            "/auth/register",
+            &json!({"email": "b@b.com", "password": PASSWORD, "name": "Bad\u{7}"}),
+        )
+        .await;
+    assert_eq!(bad.status(), 422);
+    assert_eq!(error_code(bad).await, "invalid_name");
+    assert_eq!(app.post_login("b@b.com", PASSWORD).await.status(), 401);
+
+    let response = app
+        .post_json(
+            "/auth/register",
+            &json!({"email": "a@b.com", "password": PASSWORD, "name": "  Ada Lovelace "}),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let registered: Value = response.json().await.unwrap();
+    let mut keys: Vec<&String> = registered.as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(keys, ["created_at", "email", "id"]);
+    let tokens = log_in(&app, "a@b.com").await;
+    let me: Value = get(&app, "/auth/me", &tokens.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["name"], "Ada Lovelace");
+    assert_eq!(me["updated_at"], registered["created_at"]);
+
+    app.clock.shift(Shift::minutes(5));
+    let patch = |body: Value| {
+        app.client
+            .patch(app.url("/auth/me"))
+            .bearer_auth(&tokens.access)
+            .json(&body)
+            .send()
+    };
+    let changed = patch(json!({"name": "Ada King"})).await.unwrap();
+    assert_eq!(changed.status(), 200);
+    let changed: Value = changed.json().await.unwrap();
+    assert_eq!(changed["name"], "Ada King");
+    assert!(changed["updated_at"].as_str() > me["updated_at"].as_str());
+
+    for bad in [json!({"name": "x".repeat(101)}), json!({"name": "a\u{0}b"})] {
+        let response = patch(bad).await.unwrap();
+        assert_eq!(response.status(), 422);
+        assert_eq!(error_code(response).await, "invalid_name");
+    }
+    let response = patch(json!({})).await.unwrap();
+    assert!(response.status().is_client_error());
+    let after: Value = get(&app, "/auth/me", &tokens.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after, changed, "refused changes change nothing");
+
+    let removed: Value = patch(json!({"name": " "}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(removed["name"], Value::Null);
+}
+
 /// Agents the parser does not know are still told apart, by their own user agent,
 /// in sessions and in sign-in activity; control characters never reach the record.
 #[tokio::test]

@@ -21,7 +21,7 @@ fn sorted_keys(value: &Value) -> Vec<String> {
 async fn a_code_is_exchanged_for_an_access_token_an_id_token_and_a_refresh_token() {
     let app = spawn_app().await;
     let user_id = app.register("ada@example.com").await;
-    set_name(&app, &user_id, "Ada Lovelace").await;
+    set_name(&app, "ada@example.com", "Ada Lovelace").await;
     let client = confidential_client(&app).await;
     let code = issue_code(&app, &client, &user_id, CodeSpec::default()).await;
 
@@ -77,7 +77,8 @@ async fn a_code_is_exchanged_for_an_access_token_an_id_token_and_a_refresh_token
             "name",
             "nonce",
             "sid",
-            "sub"
+            "sub",
+            "updated_at"
         ]
     );
     assert_eq!(claims["iss"], app.issuer.as_str());
@@ -88,6 +89,7 @@ async fn a_code_is_exchanged_for_an_access_token_an_id_token_and_a_refresh_token
     assert_eq!(claims["email"], "ada@example.com");
     assert_eq!(claims["email_verified"], false);
     assert_eq!(claims["name"], "Ada Lovelace");
+    assert!((claims["updated_at"].as_i64().unwrap() - now()).abs() < 60);
     assert_eq!(claims["at_hash"], expected_at_hash(access_token).as_str());
     let iat = claims["iat"].as_i64().unwrap();
     assert!((iat - now()).abs() < 60);
@@ -99,7 +101,7 @@ async fn a_code_is_exchanged_for_an_access_token_an_id_token_and_a_refresh_token
 async fn the_id_token_carries_no_claim_the_scope_did_not_ask_for() {
     let app = spawn_app().await;
     let user_id = app.register("ada@example.com").await;
-    set_name(&app, &user_id, "Ada").await;
+    set_name(&app, "ada@example.com", "Ada").await;
     let client = confidential_client(&app).await;
     let code = issue_code(
         &app,

@@ -5,15 +5,15 @@ use serde_json::Value;
 use crate::browser_helpers::sign_text_with_idp_key;
 use crate::helpers::{decode_jwt, spawn_app};
 use crate::oauth_helpers::{
-    Auth, assert_no_store, get_userinfo, oauth_error, post_form, service_client, set_name, sign_in,
-    token_body,
+    Auth, assert_no_store, get_userinfo, oauth_error, post_form, refresh, service_client, set_name,
+    sign_in, token_body,
 };
 
 #[tokio::test]
 async fn userinfo_answers_the_claims_the_scope_released_over_get_and_post() {
     let app = spawn_app().await;
     let signed = sign_in(&app, "ada@example.com", "openid email profile").await;
-    set_name(&app, &signed.user_id, "Ada Lovelace").await;
+    set_name(&app, "ada@example.com", "Ada Lovelace").await;
     let response = get_userinfo(&app, signed.access_token()).await;
     assert_eq!(response.status(), 200);
     assert_no_store(&response);
@@ -30,6 +30,8 @@ async fn userinfo_answers_the_claims_the_scope_released_over_get_and_post() {
     assert_eq!(body["email"], "ada@example.com");
     assert_eq!(body["email_verified"], false);
     assert_eq!(body["name"], "Ada Lovelace");
+    let updated_at = body["updated_at"].as_i64().expect("updated_at, a number");
+    assert!((updated_at - chrono::Utc::now().timestamp()).abs() < 60);
 
     let response = app
         .client
@@ -43,11 +45,42 @@ async fn userinfo_answers_the_claims_the_scope_released_over_get_and_post() {
     assert_eq!(posted, body);
 }
 
+/// A name changed by its owner reaches userinfo and the next ID token at once, with a
+/// later `updated_at`.
+#[tokio::test]
+async fn a_changed_name_reaches_userinfo_and_the_next_id_token() {
+    let app = spawn_app().await;
+    let signed = sign_in(&app, "ada@example.com", "openid profile").await;
+    let before: Value = get_userinfo(&app, signed.access_token())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(before.get("name").is_none(), "no name set yet: {before}");
+
+    app.clock.shift(chrono::Duration::minutes(5));
+    set_name(&app, "ada@example.com", "Ada King").await;
+    let after: Value = get_userinfo(&app, signed.access_token())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after["name"], "Ada King");
+    let moved = after["updated_at"].as_i64().unwrap() - before["updated_at"].as_i64().unwrap();
+    assert!((300..400).contains(&moved), "{moved}");
+
+    let refreshed =
+        token_body(refresh(&app, &signed.client, signed.refresh_token(), &[]).await).await;
+    let (_, claims) = decode_jwt(refreshed["id_token"].as_str().unwrap());
+    assert_eq!(claims["name"], "Ada King");
+    assert_eq!(claims["updated_at"], after["updated_at"]);
+}
+
 #[tokio::test]
 async fn userinfo_releases_only_sub_for_the_openid_scope_alone() {
     let app = spawn_app().await;
     let signed = sign_in(&app, "ada@example.com", "openid").await;
-    set_name(&app, &signed.user_id, "Ada").await;
+    set_name(&app, "ada@example.com", "Ada").await;
     let body: Value = get_userinfo(&app, signed.access_token())
         .await
         .json()

@@ -36,6 +36,8 @@ pub mod events {
     pub const SESSION_ENDED: &str = "session_ended";
     /// A password change (success, or a wrong current password).
     pub const PASSWORD_CHANGED: &str = "password_changed";
+    /// The display name released with the `profile` scope changed.
+    pub const PROFILE_CHANGED: &str = "profile_changed";
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -15,8 +15,9 @@ use serde_json::{Value, json};
 use service_kit::api_error::{ApiError, ApiJson, optional_json};
 
 use super::refresh_cookie;
-use super::sessions::{ApiSession, CSRF_HEADER, csrf_failed, csrf_header, rfc3339};
+use super::sessions::{ApiSession, CSRF_HEADER, csrf_failed, csrf_header, invalid_name, rfc3339};
 use crate::accounts::password::Password;
+use crate::accounts::profile::DisplayName;
 use crate::accounts::{Accounts, LoginError, RegisterError};
 use crate::guards::secrets::Secret;
 use crate::http::client_ip::ClientIp;
@@ -47,6 +48,17 @@ struct Credentials {
     password: String,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Registration {
+    email: String,
+    password: String,
+    /// Optional, beyond the contract's `{email,password}`: the display name released with
+    /// the `profile` scope. The answer stays the contract's `{id,email,created_at}`.
+    #[serde(default)]
+    name: Option<String>,
+}
+
 #[derive(Serialize)]
 struct RegisterResponse {
     id: String,
@@ -58,10 +70,12 @@ struct RegisterResponse {
 async fn register(
     State(accounts): State<Accounts>,
     ClientIp(ip): ClientIp,
-    ApiJson(body): ApiJson<Credentials>,
+    ApiJson(body): ApiJson<Registration>,
 ) -> Result<Response, ApiError> {
+    let name =
+        DisplayName::parse(body.name.as_deref().unwrap_or_default()).map_err(invalid_name)?;
     let user = accounts
-        .register(&body.email, body.password, ip)
+        .register(&body.email, name, body.password, ip)
         .await
         .map_err(register_error)?;
     let body = RegisterResponse {

@@ -4,7 +4,7 @@
 //! session therefore cuts these calls off at once, while resource servers keep
 //! accepting its access tokens until they expire.
 //!
-//! - `GET /auth/me`: the account.
+//! - `GET /auth/me`: the account; `PATCH /auth/me` changes its display name.
 //! - `GET /auth/session`: this session. `POST /auth/activity`: "still here" (moves the
 //!   idle timeout); `GET /auth/activity`: recent sign-in attempts on the account.
 //! - `GET /auth/sessions`: every live session; `DELETE /auth/sessions/{id}` ends one,
@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use service_kit::api_error::{ApiError, ApiJson};
 
 use crate::accounts::PasswordChangeError;
+use crate::accounts::profile::{DisplayNameError, NameChangeError};
 use crate::accounts::store as users;
 use crate::guards::audit::store::AuditRow;
 use crate::http::client_ip::ClientIp;
@@ -39,7 +40,7 @@ const MAX_BODY_BYTES: usize = 4 * 1024;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route(endpoints::ME, get(me))
+        .route(endpoints::ME, get(me).patch(change_name))
         .route(endpoints::SESSION, get(current_session))
         .route(endpoints::ACTIVITY, get(activity).post(still_here))
         .route(
@@ -182,7 +183,41 @@ async fn me(State(state): State<AppState>, auth: ApiSession) -> Result<Response,
         "email": user.email,
         "name": user.name,
         "created_at": rfc3339(user.created_at),
+        "updated_at": rfc3339(user.profile_updated_at),
     })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NameChange {
+    /// Blank removes the name.
+    name: String,
+}
+
+/// 422 `invalid_name`, from registration or a name change.
+pub fn invalid_name(e: DisplayNameError) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_name",
+        e.to_string(),
+    )
+}
+
+/// `PATCH /auth/me {"name"}`: the account, with its new display name.
+async fn change_name(
+    State(state): State<AppState>,
+    auth: ApiSession,
+    ApiJson(body): ApiJson<NameChange>,
+) -> Result<Response, ApiError> {
+    state
+        .accounts
+        .change_name(&auth.session.user_id, &body.name)
+        .await
+        .map_err(|e| match e {
+            NameChangeError::Invalid(e) => invalid_name(e),
+            NameChangeError::Unexpected(e) => ApiError::internal(&e),
+        })?;
+    me(State(state), auth).await
 }
 
 async fn current_session(State(state): State<AppState>, auth: ApiSession) -> Response {

@@ -1,6 +1,6 @@
-//! The account page, `/account`: the signed-in user's live sessions (this browser's
-//! marked), ending one or all the others, changing the password, and recent sign-in
-//! activity. Only for a signed-in browser; anyone else is sent to the sign-in page,
+//! The account page, `/account`: the display name released to applications, the
+//! signed-in user's live sessions (this browser's marked), ending one or all the
+//! others, changing the password, and recent sign-in activity. Only for a signed-in browser; anyone else is sent to the sign-in page,
 //! which comes back here.
 //!
 //! Each form carries the session's CSRF token ([`CsrfForm`]) and, once it did its
@@ -18,6 +18,8 @@ use chrono::DateTime;
 use serde::Deserialize;
 
 use crate::accounts::PasswordChangeError;
+use crate::accounts::profile::NameChangeError;
+use crate::accounts::store as users;
 use crate::guards::audit::store::AuditRow;
 use crate::http::api::sessions::rfc3339;
 use crate::http::browser_session::{BrowserSession, SignedInUser};
@@ -38,6 +40,8 @@ const SESSION_ALREADY_OVER: &str = "That session had already ended.";
 const PASSWORD_CHANGED: &str = "Password changed. Your other sessions were signed out.";
 const WRONG_CURRENT_PASSWORD: &str = "The current password is incorrect.";
 const PASSWORDS_DIFFER: &str = "The passwords do not match.";
+const NAME_SAVED: &str = "Name saved.";
+const NAME_REMOVED: &str = "Name removed.";
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -48,6 +52,7 @@ pub fn routes() -> Router<AppState> {
             post(end_other_sessions),
         )
         .route(endpoints::ACCOUNT_PASSWORD, post(change_password))
+        .route(endpoints::ACCOUNT_NAME, post(change_name))
 }
 
 /// The signed-in user, or the redirect to the sign-in page (which returns here).
@@ -83,14 +88,15 @@ async fn account_page(
         .await
         .map_err(|e| PageError::internal(&e))?;
     let ctx = session.page_context().await?.with_flash(flash);
-    render(
-        &state,
-        ctx,
-        &user,
-        PasswordErrors::default(),
-        StatusCode::OK,
-    )
-    .await
+    render(&state, ctx, &user, FormErrors::default(), StatusCode::OK).await
+}
+
+/// What is wrong with a form the page shows again.
+#[derive(Default)]
+struct FormErrors {
+    password: PasswordErrors,
+    /// The submitted name and what is wrong with it.
+    name: Option<(String, String)>,
 }
 
 /// The account page as `user` sees it now.
@@ -98,10 +104,18 @@ async fn render(
     state: &AppState,
     ctx: PageContext,
     user: &SignedInUser,
-    password_errors: PasswordErrors,
+    errors: FormErrors,
     status: StatusCode,
 ) -> Result<Response, PageError> {
     let now = state.clock.now().timestamp();
+    let account = users::find_by_id(&state.db.pool, &user.user_id)
+        .await
+        .map_err(|e| PageError::internal(&e))?
+        .ok_or_else(|| PageError::internal(&anyhow::anyhow!("A signed-in user has no account")))?;
+    let (name, name_error) = match errors.name {
+        Some((submitted, error)) => (submitted, Some(error)),
+        None => (account.name.unwrap_or_default(), None),
+    };
     let mut sessions = state
         .user_sessions
         .list(&user.user_id)
@@ -118,16 +132,19 @@ async fn render(
     let page = AccountPage {
         ctx,
         email: &user.email,
+        name,
+        name_error,
         sessions: sessions
             .iter()
             .map(|s| session_line(s, &user.sid, now))
             .collect(),
         activity: activity.iter().map(activity_line).collect(),
-        password_errors,
+        password_errors: errors.password,
         access_lifetime: duration(access_lifetime),
         end_session_path: endpoints::ACCOUNT_END_SESSION,
         end_others_path: endpoints::ACCOUNT_END_OTHER_SESSIONS,
         password_path: endpoints::ACCOUNT_PASSWORD,
+        name_path: endpoints::ACCOUNT_NAME,
         logout_path: endpoints::END_SESSION,
     };
     Ok(pages::render_with_status(status, &page))
@@ -351,7 +368,50 @@ async fn change_password(
         }
     }
     let ctx = session.page_context().await?;
+    let errors = FormErrors {
+        password: errors,
+        name: None,
+    };
     render(&state, ctx, &user, errors, StatusCode::UNPROCESSABLE_ENTITY).await
+}
+
+#[derive(Deserialize)]
+struct NameForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    name: String,
+}
+
+impl CsrfProtected for NameForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
+#[tracing::instrument(skip_all)]
+async fn change_name(
+    State(state): State<AppState>,
+    session: BrowserSession,
+    CsrfForm(form): CsrfForm<NameForm>,
+) -> Result<Response, PageError> {
+    let user = match signed_in(&session).await? {
+        Ok(user) => user,
+        Err(redirect) => return Ok(redirect),
+    };
+    match state.accounts.change_name(&user.user_id, &form.name).await {
+        Ok(()) if form.name.trim().is_empty() => back_with(&session, NAME_REMOVED).await,
+        Ok(()) => back_with(&session, NAME_SAVED).await,
+        Err(NameChangeError::Invalid(e)) => {
+            let ctx = session.page_context().await?;
+            let errors = FormErrors {
+                password: PasswordErrors::default(),
+                name: Some((form.name, e.to_string())),
+            };
+            render(&state, ctx, &user, errors, StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+        Err(NameChangeError::Unexpected(e)) => Err(PageError::internal(&e)),
+    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,8 @@ use serde::de::DeserializeOwned;
 use service_kit::clock::Clock;
 
 use crate::accounts::email::Email;
-use crate::accounts::{Accounts, DisplayName, LoginError, RegisterError};
+use crate::accounts::profile::DisplayName;
+use crate::accounts::{Accounts, LoginError, RegisterError};
 use crate::http::browser_session::{BrowserSession, PendingAuthorization};
 use crate::http::client_ip::ClientIp;
 use crate::http::endpoints;
@@ -360,7 +361,7 @@ async fn register(
     }
     if !errors.any() {
         match accounts
-            .register_with_name(&form.email, name, form.password, ip)
+            .register(&form.email, name, form.password, ip)
             .await
         {
             Ok(user) => {

@@ -205,6 +205,9 @@ impl PasswordErrors {
 pub struct AccountPage<'a> {
     pub ctx: PageContext,
     pub email: &'a str,
+    /// The display name field: the stored name, or what was submitted with an error.
+    pub name: String,
+    pub name_error: Option<String>,
     /// This device first, then the most recently used.
     pub sessions: Vec<SessionLine>,
     /// Newest first.
@@ -216,6 +219,7 @@ pub struct AccountPage<'a> {
     pub end_session_path: &'static str,
     pub end_others_path: &'static str,
     pub password_path: &'static str,
+    pub name_path: &'static str,
     pub logout_path: &'static str,
 }
 

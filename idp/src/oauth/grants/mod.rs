@@ -203,6 +203,7 @@ impl TokenService {
                         user: UserClaims {
                             email: &user.email,
                             name: user.name.as_deref(),
+                            updated_at: user.profile_updated_at,
                         },
                         issued_at: self.now(),
                         lifetime_secs: self.policy.id_token_ttl_secs,
