@@ -22,6 +22,8 @@
 //!    Cyrillic `рау` becomes `pay`). The key is unique, so an address that only looks like an existing one is taken. ASCII is kept
 //!    as it is: `rn` and `m`, or `1` and `l`, are different mailboxes people really have.
 
+use std::borrow::Cow;
+
 use unicode_normalization::UnicodeNormalization;
 use unicode_security::{GeneralSecurityProfile, RestrictionLevel, RestrictionLevelDetection};
 
@@ -56,7 +58,13 @@ impl Email {
         if trimmed.len() > Self::MAX_LEN * 4 {
             return Err(EmailError::TooLong);
         }
-        let normalised: String = trimmed.nfkc().collect();
+        // ASCII is its own NFKC form. Nearly every address is ASCII, and skipping the
+        // Unicode tables for it keeps sign-in cheap and them out of memory.
+        let normalised: Cow<str> = if trimmed.is_ascii() {
+            Cow::Borrowed(trimmed)
+        } else {
+            Cow::Owned(trimmed.nfkc().collect())
+        };
         let (local, domain) = normalised.rsplit_once('@').ok_or(EmailError::Invalid)?;
         let local = local.replace('\u{130}', "i").to_lowercase();
         let ascii_domain = idna::domain_to_ascii_strict(domain).map_err(|_| EmailError::Invalid)?;
@@ -78,6 +86,17 @@ impl Email {
             && !ascii_domain.ends_with('.');
         if !valid {
             return Err(EmailError::Invalid);
+        }
+        // An ASCII address without A-labels is one script and its own confusable key.
+        if local.is_ascii()
+            && !ascii_domain
+                .split('.')
+                .any(|label| label.starts_with("xn--"))
+        {
+            return Ok(Self {
+                key: address.clone(),
+                address,
+            });
         }
         let (unicode_domain, _) = idna::domain_to_unicode(&ascii_domain);
         if !one_script(&local) || !unicode_domain.split('.').all(one_script) {
