@@ -143,6 +143,10 @@ async fn run_in(
                 "IDP_KEYS_DIR".into(),
                 dir.join("keys").display().to_string(),
             ),
+            (
+                "IDP_MAIL_DIR".into(),
+                dir.join("mail").display().to_string(),
+            ),
             ("RUST_LOG".into(), "warn".into()),
         ]
         .into_iter()

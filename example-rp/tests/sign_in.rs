@@ -38,6 +38,7 @@ async fn start_world() -> World {
         audience: AUDIENCE.to_owned(),
         database_url: idp_database.url.clone(),
         keys_dir: idp_database.path().join("keys"),
+        mail_dir: idp_database.path().join("mail"),
         ..idp::app::settings::Settings::default()
     };
     let app =

@@ -1,5 +1,6 @@
 //! `idp clients ...`: registering, listing and deleting OAuth clients from the shell,
-//! against the same database settings as `idp serve`; `idp keys ...`: the signing keys.
+//! against the same database settings as `idp serve`; `idp keys ...`: the signing keys;
+//! `idp mail ...`: mail not yet sent, and dead letters sent again.
 //! `--json` gives machine-readable output.
 
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use service_kit::db::Database;
 use crate::app::settings::Settings;
 use crate::keys::KeyEncryptionKey;
 use crate::keys::lifecycle::{Change, KeyManager, RotateMode};
+use crate::mail;
 use crate::oauth::Scope;
 use crate::oauth::clients::{
     AuthMethod, Client, ClientType, Clients, ConsentPolicy, CreateClientError, DEFAULT_SCOPE,
@@ -293,6 +295,67 @@ fn print_changes(changes: Vec<Change>, json: bool) -> anyhow::Result<()> {
         }
     }
     println!("Running instances pick this up within IDP_KEY_CHECK_INTERVAL_SECS.");
+    Ok(())
+}
+
+/// `idp mail ...`: what the outbox has not delivered.
+#[derive(Subcommand)]
+pub enum MailCommand {
+    /// List mail not yet sent: pending (with its attempts, next try and last error)
+    /// and failed (dead letters).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Queue dead letters again with fresh attempts: one by id, or all with --all.
+    Retry {
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+pub async fn run_mail(command: MailCommand, settings: &Settings) -> anyhow::Result<()> {
+    let db = Database::connect(&settings.database_url, 1).await?;
+    db.migrate(&storage::MIGRATIONS).await?;
+    match command {
+        MailCommand::List { json } => {
+            let unsent = mail::store::unsent(&db.pool).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&unsent)?);
+            } else if unsent.is_empty() {
+                println!("Every message has been sent.");
+            } else {
+                println!("id\tstate\tto\tsubject\tqueued\tattempts\tnext try\tlast error");
+                for m in &unsent {
+                    let (state, next) = match m.failed_at {
+                        Some(_) => ("failed", "-".to_owned()),
+                        None => ("pending", time(Some(m.next_attempt_at))),
+                    };
+                    println!(
+                        "{}\t{state}\t{}\t{}\t{}\t{}\t{next}\t{}",
+                        m.id,
+                        m.recipient,
+                        m.subject,
+                        time(Some(m.created_at)),
+                        m.attempts,
+                        m.last_error.as_deref().unwrap_or("-"),
+                    );
+                }
+            }
+        }
+        MailCommand::Retry { id, all: _ } => {
+            let now = Clock::system().now().timestamp();
+            let queued = mail::store::retry_failed(&db.pool, id.as_deref(), now).await?;
+            if id.is_some() && queued == 0 {
+                bail!("No dead letter has that id (see `idp mail list`).");
+            }
+            println!(
+                "Queued {queued} message(s) again; a running idp sends them within IDP_MAIL_POLL_SECS."
+            );
+        }
+    }
     Ok(())
 }
 

@@ -2,8 +2,8 @@
 //! keys. See `ARCHITECTURE.md` at the repository root for the map.
 //!
 //! Dependencies run one way: [`http`] (the only layer that knows axum) -> the
-//! capabilities ([`accounts`], [`sessions`], [`oauth`], [`keys`], with the [`guards`]
-//! they share) -> [`storage`] (the migrations) and each capability's own `store`
+//! capabilities ([`accounts`], [`sessions`], [`oauth`], [`keys`], [`mail`], with the
+//! [`guards`] they share) -> [`storage`] (the migrations) and each capability's own `store`
 //! (SQL). [`app`] wires them together and is imported by nobody but `main.rs`, the
 //! [`cli`] and tests.
 
@@ -13,6 +13,7 @@ pub mod cli;
 pub mod guards;
 pub mod http;
 pub mod keys;
+pub mod mail;
 pub mod oauth;
 pub mod sessions;
 pub mod storage;

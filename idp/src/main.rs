@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use idp::app::settings::Settings;
 use idp::app::startup::Application;
-use idp::cli::{ClientsCommand, KeysCommand};
+use idp::cli::{ClientsCommand, KeysCommand, MailCommand};
 
 /// The identity provider. Configuration comes from IDP_* environment variables (see
 /// docs/settings.md), optionally a TOML file named by IDP_CONFIG.
@@ -26,6 +26,9 @@ enum Command {
     /// Manage the signing keys: list, rotate [--now], revoke KID.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Mail not yet sent: list [--json], retry ID | --all (dead letters).
+    #[command(subcommand)]
+    Mail(MailCommand),
 }
 
 #[tokio::main]
@@ -51,5 +54,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Clients(command) => idp::cli::run(command, &settings).await,
         Command::Keys(command) => idp::cli::run_keys(command, &settings).await,
+        Command::Mail(command) => idp::cli::run_mail(command, &settings).await,
     }
 }

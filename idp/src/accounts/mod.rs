@@ -11,6 +11,7 @@ pub mod user_id;
 
 use std::net::IpAddr;
 
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use service_kit::clock::Clock;
 use sqlx::AnyPool;
@@ -24,6 +25,8 @@ use crate::accounts::store::{self as users, InsertUserError};
 use crate::accounts::user_id::UserId;
 use crate::guards::audit::{Audit, Event, Outcome, events};
 use crate::guards::throttle::{Key, Throttle};
+use crate::mail::Outbox;
+use crate::mail::messages::PasswordChanged;
 use crate::oauth::store::grants;
 use crate::sessions::device::Device;
 use crate::sessions::records::{EndReason, UserSessions};
@@ -37,6 +40,15 @@ pub struct Accounts {
     throttle: Throttle,
     audit: Audit,
     sessions: UserSessions,
+    outbox: Outbox,
+    links: Links,
+}
+
+/// Where the links in mail to account holders point.
+#[derive(Clone, Debug)]
+pub struct Links {
+    /// The account page.
+    pub account: String,
 }
 
 #[derive(Debug)]
@@ -107,6 +119,8 @@ impl Accounts {
         clock: Clock,
         throttle: Throttle,
         sessions: UserSessions,
+        outbox: Outbox,
+        links: Links,
     ) -> Self {
         Self {
             audit: Audit::new(pool.clone(), clock.clone()),
@@ -116,6 +130,8 @@ impl Accounts {
             clock,
             throttle,
             sessions,
+            outbox,
+            links,
         }
     }
 
@@ -367,6 +383,7 @@ impl Accounts {
         current: String,
         new: String,
         ip: ClientIp,
+        device: &Device,
     ) -> Result<(), PasswordChangeError> {
         if let Some(ip) = ip
             && let Some(retry_after_secs) = self.throttle.locked(Key::Ip(ip)).await?
@@ -399,8 +416,21 @@ impl Accounts {
         }
         let new = Password::parse(new, &self.common_passwords)?;
         let hash = self.hasher.hash(new).await?;
-        let now = self.clock.now().timestamp();
-        users::update_password_hash(&self.pool, user_id, &hash, now).await?;
+        let now = self.clock.now();
+        let notice = PasswordChanged {
+            when: &now.format("%-d %b %Y, %H:%M UTC").to_string(),
+            device: &Device::label(Some(&device.description), device.user_agent.as_deref()),
+            ip: &ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string()),
+            account_url: &self.links.account,
+        }
+        .to(&user.email)?;
+        let now = now.timestamp();
+        // The new hash and the notice commit together: no change goes untold.
+        let mut tx = self.pool.begin().await.context("Failed to begin")?;
+        users::update_password_hash(&mut *tx, user_id, &hash, now).await?;
+        self.outbox.enqueue(&mut *tx, &notice).await?;
+        tx.commit().await.context("Failed to change a password")?;
+        self.outbox.wake();
         let ended = self
             .sessions
             .end_others(

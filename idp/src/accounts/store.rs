@@ -1,7 +1,7 @@
 //! The `users` table.
 
 use anyhow::Context;
-use sqlx::AnyPool;
+use sqlx::{Any, AnyPool, Executor};
 
 use crate::accounts::email::Email;
 use crate::accounts::user_id::UserId;
@@ -114,8 +114,8 @@ pub async fn update_name(
 }
 
 /// Replaces a user's password hash. `true` if the user exists.
-pub async fn update_password_hash(
-    pool: &AnyPool,
+pub async fn update_password_hash<'e>(
+    executor: impl Executor<'e, Database = Any>,
     id: &str,
     password_hash: &str,
     now: i64,
@@ -124,7 +124,7 @@ pub async fn update_password_hash(
         .bind(password_hash)
         .bind(now)
         .bind(id)
-        .execute(pool)
+        .execute(executor)
         .await
         .context("Failed to change a password")?;
     Ok(result.rows_affected() > 0)

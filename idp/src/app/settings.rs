@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, bail, ensure};
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
+use lettre::message::Mailbox;
 use serde::Deserialize;
 use service_kit::serve::ConnectionLimits;
 
@@ -17,6 +18,7 @@ use crate::guards::throttle::{Policies, Policy, Rate};
 use crate::http::browser_session::BrowserSessionConfig;
 use crate::http::config::HttpConfig;
 use crate::keys::lifecycle::KeySchedule;
+use crate::mail::{MailConfig, TransportConfig};
 use crate::oauth::grants::TokenPolicy;
 use crate::sessions::records::SessionPolicy;
 
@@ -113,6 +115,20 @@ pub struct Settings {
     /// `IDP_TRUSTED_PROXIES`: IP addresses of reverse proxies whose `X-Forwarded-For`
     /// is believed (comma-separated); empty: the peer address is the client's.
     pub trusted_proxies: TrustedProxies,
+    /// `IDP_SMTP_URL`: where mail goes, e.g. `smtp://localhost:25`,
+    /// `smtp://user:password@host:587?tls=required` (STARTTLS) or
+    /// `smtps://user:password@host:465`; unset: `.eml` files in `IDP_MAIL_DIR`.
+    pub smtp_url: Option<SmtpUrlSetting>,
+    /// `IDP_MAIL_FROM`: the sender, e.g. `Example ID <id@example.com>`; default
+    /// `no-reply@` the issuer's host.
+    pub mail_from: Option<String>,
+    /// `IDP_MAIL_DIR`: the local mailbox used when no SMTP URL is set.
+    pub mail_dir: PathBuf,
+    /// `IDP_MAIL_MAX_ATTEMPTS`: delivery attempts before a message is a dead letter.
+    pub mail_max_attempts: u32,
+    /// `IDP_MAIL_POLL_SECS`: how often the sender looks for due mail (retries, mail
+    /// queued by other instances); mail queued here is sent at once.
+    pub mail_poll_secs: u64,
 }
 
 impl Default for Settings {
@@ -152,6 +168,11 @@ impl Default for Settings {
             registration_max_failures_per_ip: 30,
             registration_window_secs: 3600,
             trusted_proxies: TrustedProxies::default(),
+            smtp_url: None,
+            mail_from: None,
+            mail_dir: PathBuf::from("data/mail"),
+            mail_max_attempts: 8,
+            mail_poll_secs: 10,
         }
     }
 }
@@ -162,6 +183,17 @@ fn default_concurrent_hashes() -> usize {
     std::thread::available_parallelism()
         .map_or(2, std::num::NonZeroUsize::get)
         .min(256)
+}
+
+/// The SMTP URL as configured; never printed (it may hold a password).
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct SmtpUrlSetting(pub String);
+
+impl fmt::Debug for SmtpUrlSetting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
 }
 
 /// The key-encryption key as configured; never printed.
@@ -192,6 +224,7 @@ impl Settings {
 
     pub fn validate(&self) -> anyhow::Result<()> {
         validate_issuer(&self.issuer).context("IDP_ISSUER")?;
+        self.mail_config()?;
         ensure!(
             !self.audience.trim().is_empty(),
             "IDP_AUDIENCE must not be empty"
@@ -439,6 +472,40 @@ impl Settings {
             jwks_max_age_secs: self.jwks_max_age_secs,
             trusted_proxies: self.trusted_proxies.clone(),
         }
+    }
+
+    /// Where mail goes; the sender address is checked here.
+    pub fn mail_config(&self) -> anyhow::Result<MailConfig> {
+        let from = match &self.mail_from {
+            Some(from) => from.clone(),
+            None => {
+                let host = url::Url::parse(&self.issuer)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_owned))
+                    .unwrap_or_else(|| "localhost".to_owned());
+                format!("no-reply@{host}")
+            }
+        };
+        let from: Mailbox = from
+            .parse()
+            .with_context(|| format!("IDP_MAIL_FROM={from} is not a mail address"))?;
+        ensure!(
+            (1..=100).contains(&self.mail_max_attempts),
+            "IDP_MAIL_MAX_ATTEMPTS must be between 1 and 100"
+        );
+        ensure!(
+            (1..=3600).contains(&self.mail_poll_secs),
+            "IDP_MAIL_POLL_SECS must be between 1 and 3600"
+        );
+        Ok(MailConfig {
+            from,
+            transport: match &self.smtp_url {
+                Some(url) => TransportConfig::Smtp(url.0.clone()),
+                None => TransportConfig::Mailbox(self.mail_dir.clone()),
+            },
+            max_attempts: self.mail_max_attempts,
+            poll_secs: self.mail_poll_secs,
+        })
     }
 
     pub fn connection_limits(&self) -> ConnectionLimits {

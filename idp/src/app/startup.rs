@@ -12,9 +12,9 @@ use service_kit::db::Database;
 use service_kit::serve::ConnectionLimits;
 use tokio::net::TcpListener;
 
-use crate::accounts::Accounts;
 use crate::accounts::hashing::PasswordHasher;
 use crate::accounts::store as users;
+use crate::accounts::{Accounts, Links};
 use crate::app::housekeeping::Housekeeping;
 use crate::app::settings::Settings;
 use crate::guards::throttle::Throttle;
@@ -23,6 +23,8 @@ use crate::http::state::{AppState, Issuer};
 use crate::keys::lifecycle::{KeyManager, KeyRotation};
 use crate::keys::signing::TokenIssuer;
 use crate::keys::{KeyEncryptionKey, KeyRing};
+use crate::mail::Outbox;
+use crate::mail::sender::Sender;
 use crate::oauth::clients::Clients;
 use crate::oauth::grants::TokenService;
 use crate::sessions::api::ApiSessions;
@@ -37,6 +39,7 @@ pub struct Application {
     key_rotation: KeyRotation,
     key_check_interval: Duration,
     housekeeping: Housekeeping,
+    mail_sender: Sender,
     limits: ConnectionLimits,
 }
 
@@ -80,12 +83,20 @@ impl Application {
         let throttle = Throttle::new(db.pool.clone(), clock.clone(), settings.throttle_policies());
         let user_sessions =
             UserSessions::new(db.pool.clone(), clock.clone(), settings.session_policy());
+        let mail = settings.mail_config()?;
+        let outbox = Outbox::new(clock.clone(), mail.from.clone());
+        let mail_sender = Sender::new(db.pool.clone(), clock.clone(), mail, &outbox)?;
+        let links = Links {
+            account: format!("{}{}", settings.issuer, http::endpoints::ACCOUNT_PAGE),
+        };
         let accounts = Accounts::new(
             db.pool.clone(),
             hasher,
             clock.clone(),
             throttle.clone(),
             user_sessions.clone(),
+            outbox,
+            links,
         );
         let api_sessions = ApiSessions::new(
             accounts.clone(),
@@ -126,6 +137,7 @@ impl Application {
             key_rotation,
             key_check_interval: Duration::from_secs(settings.key_check_interval_secs),
             housekeeping,
+            mail_sender,
             limits: settings.connection_limits(),
         })
     }
@@ -149,6 +161,12 @@ impl Application {
         self.key_rotation.clone()
     }
 
+    /// The mail sender of this instance; its `deliver_due()` is what the background task
+    /// runs when woken and every `IDP_MAIL_POLL_SECS` (tests call it on a driven clock).
+    pub fn mail_sender(&self) -> Sender {
+        self.mail_sender.clone()
+    }
+
     /// Serves until SIGTERM or ctrl-c, then drains in-flight requests.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.run_until(service_kit::http::shutdown_signal()).await
@@ -162,6 +180,7 @@ impl Application {
         tracing::info!(port = self.port, "idp listening");
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let housekeeping = tokio::spawn(self.housekeeping.run(stopped.clone()));
+        let mail = tokio::spawn(self.mail_sender.run(stopped.clone()));
         let maintenance = tokio::spawn(self.key_rotation.run(self.key_check_interval, stopped));
         // Handlers see the peer address, for per-IP throttling (`http::client_ip`).
         service_kit::serve::serve(self.listener, self.router, self.limits, shutdown).await;
@@ -171,6 +190,9 @@ impl Application {
         }
         if let Err(e) = housekeeping.await {
             tracing::error!(error = %e, "The housekeeping task panicked");
+        }
+        if let Err(e) = mail.await {
+            tracing::error!(error = %e, "The mail sender panicked");
         }
         self.db.pool.close().await;
         Ok(())

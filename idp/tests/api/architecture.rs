@@ -6,7 +6,9 @@ use std::path::Path;
 
 use service_kit::layers::{Rules, check};
 
-const CAPABILITIES: [&str; 6] = ["accounts", "sessions", "oauth", "keys", "guards", "storage"];
+const CAPABILITIES: [&str; 7] = [
+    "accounts", "sessions", "oauth", "keys", "mail", "guards", "storage",
+];
 
 #[test]
 fn the_idp_sources_keep_their_layers_and_have_no_import_loops() {
@@ -17,18 +19,24 @@ fn the_idp_sources_keep_their_layers_and_have_no_import_loops() {
         }
     }
     forbidden.extend([("http", "app"), ("http", "cli"), ("app", "cli")]);
-    // The guards serve every capability and import none of them but the email's form.
-    for capability in ["sessions", "oauth", "keys"] {
+    // The guards serve every capability and import none of them but the email's form;
+    // mail is a service the others use, and uses none of them.
+    for capability in ["sessions", "oauth", "keys", "mail"] {
         forbidden.push(("guards", capability));
     }
+    for capability in ["accounts", "sessions", "oauth", "keys"] {
+        forbidden.push(("mail", capability));
+    }
     let http_only: &[&str] = &["http", "app"];
+    // Pages and mail are both rendered from templates.
+    let templates: &[&str] = &["http", "app", "mail"];
     let rules = Rules {
         forbidden: &forbidden,
         external_only_in: &[
             ("axum", http_only),
             ("tower_sessions", http_only),
             ("tower_sessions_sqlx_store", http_only),
-            ("askama", http_only),
+            ("askama", templates),
         ],
         entry_points: &["lib.rs", "main.rs"],
     };

@@ -4,6 +4,7 @@ use idp::app::housekeeping::Housekeeping;
 use idp::app::settings::Settings;
 use idp::app::startup::Application;
 use idp::keys::lifecycle::KeyRotation;
+use idp::mail::sender::Sender;
 use reqwest::Response;
 use rsa::pkcs1v15::{Signature, VerifyingKey};
 use rsa::sha2::Sha256;
@@ -31,6 +32,10 @@ pub struct TestApp {
     /// The app's key maintenance: `tick()` applies due key transitions and reloads.
     pub key_rotation: KeyRotation,
     pub housekeeping: Housekeeping,
+    /// The app's mail sender: `deliver_due()` sends what is due now.
+    pub mail_sender: Sender,
+    /// The settings it started with.
+    pub settings: Settings,
     stop: oneshot::Sender<()>,
     server: JoinHandle<anyhow::Result<()>>,
 }
@@ -80,9 +85,11 @@ pub async fn try_spawn_app_with_clock(
         audience: AUDIENCE.to_owned(),
         database_url: database.url.clone(),
         keys_dir: database.path().join("keys"),
+        mail_dir: database.path().join("mail"),
         ..Settings::default()
     };
     customise(&mut settings);
+    let started_with = settings.clone();
     let app = match Application::build_with_listener(settings, listener, clock.clone()).await {
         Ok(app) => app,
         Err(e) => return Err((e, database)),
@@ -90,6 +97,7 @@ pub async fn try_spawn_app_with_clock(
     let db = app.db().clone();
     let key_rotation = app.key_rotation();
     let housekeeping = app.housekeeping();
+    let mail_sender = app.mail_sender();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
@@ -106,6 +114,8 @@ pub async fn try_spawn_app_with_clock(
         clock,
         key_rotation,
         housekeeping,
+        mail_sender,
+        settings: started_with,
         stop,
         server,
     })

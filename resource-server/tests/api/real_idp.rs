@@ -36,6 +36,7 @@ pub async fn spawn_idp(
         audience: AUDIENCE.to_owned(),
         database_url: database.url.clone(),
         keys_dir: database.path().join("keys"),
+        mail_dir: database.path().join("mail"),
         ..idp::app::settings::Settings::default()
     };
     tweak(&mut settings);

@@ -31,6 +31,7 @@ use crate::http::endpoints;
 use crate::http::state::AppState;
 use crate::oauth::access;
 use crate::sessions::api::FIRST_PARTY_CLIENT_ID;
+use crate::sessions::device::Device;
 use crate::sessions::records::EndReason;
 use crate::sessions::store::SessionRow;
 
@@ -328,6 +329,7 @@ struct PasswordChange {
 async fn change_password(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    device: Device,
     auth: ApiSession,
     ApiJson(body): ApiJson<PasswordChange>,
 ) -> Result<Response, ApiError> {
@@ -339,6 +341,7 @@ async fn change_password(
             body.current_password,
             body.new_password,
             ip,
+            &device,
         )
         .await
         .map_err(|e| match e {

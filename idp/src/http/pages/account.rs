@@ -326,6 +326,7 @@ impl CsrfProtected for PasswordForm {
 async fn change_password(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    device: Device,
     session: BrowserSession,
     CsrfForm(form): CsrfForm<PasswordForm>,
 ) -> Result<Response, PageError> {
@@ -347,6 +348,7 @@ async fn change_password(
                 form.current_password,
                 form.new_password,
                 ip,
+                &device,
             )
             .await;
         match changed {

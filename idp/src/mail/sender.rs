@@ -1,0 +1,179 @@
+//! Delivering the outbox: claim due messages, hand each to the transport, and record
+//! the outcome. A message is marked sent only once the server (or the mailbox folder)
+//! took it; a failure is retried after 1, 2, 4... minutes (at most an hour) until
+//! [`MailConfig::max_attempts`], then left as a dead letter for `idp mail retry`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use lettre::address::Envelope;
+use lettre::{Address, AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use service_kit::clock::Clock;
+use sqlx::AnyPool;
+use tokio::sync::{Notify, watch};
+
+use crate::mail::store::{self, Claimed};
+use crate::mail::{MailConfig, Outbox, TransportConfig};
+
+/// How long a claimed message is this instance's: longer than an SMTP conversation may
+/// take (`lettre` times out after a minute).
+const LEASE_SECS: i64 = 120;
+const BATCH: i64 = 10;
+const FIRST_RETRY_SECS: i64 = 60;
+const LONGEST_RETRY_SECS: i64 = 3600;
+
+enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Mailbox {
+        dir: PathBuf,
+        files: AsyncFileTransport<Tokio1Executor>,
+    },
+}
+
+#[derive(Clone)]
+pub struct Sender {
+    pool: AnyPool,
+    clock: Clock,
+    config: MailConfig,
+    transport: Arc<Transport>,
+    wake: Arc<Notify>,
+}
+
+impl Sender {
+    /// The sender for `outbox`'s messages. The mailbox folder is created here.
+    pub fn new(
+        pool: AnyPool,
+        clock: Clock,
+        config: MailConfig,
+        outbox: &Outbox,
+    ) -> anyhow::Result<Self> {
+        let transport = match &config.transport {
+            TransportConfig::Smtp(url) => Transport::Smtp(
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                    .context("IDP_SMTP_URL is not an SMTP URL lettre understands")?
+                    .build(),
+            ),
+            TransportConfig::Mailbox(dir) => {
+                std::fs::create_dir_all(dir).with_context(|| {
+                    format!("Failed to create the local mailbox {}", dir.display())
+                })?;
+                Transport::Mailbox {
+                    dir: dir.clone(),
+                    files: AsyncFileTransport::new(dir),
+                }
+            }
+        };
+        Ok(Self {
+            pool,
+            clock,
+            config,
+            transport: Arc::new(transport),
+            wake: outbox.wakes(),
+        })
+    }
+
+    /// Delivers every due message, batch after batch; how many were sent.
+    pub async fn deliver_due(&self) -> anyhow::Result<usize> {
+        let mut sent = 0;
+        loop {
+            let now = self.clock.now().timestamp();
+            let batch = store::claim_due(&self.pool, now, now + LEASE_SECS, BATCH).await?;
+            if batch.is_empty() {
+                return Ok(sent);
+            }
+            for message in batch {
+                if self.deliver(&message).await? {
+                    sent += 1;
+                }
+            }
+        }
+    }
+
+    /// One attempt at `message`; `true` if it went.
+    async fn deliver(&self, message: &Claimed) -> anyhow::Result<bool> {
+        let outcome = self.send(message).await;
+        let now = self.clock.now().timestamp();
+        match outcome {
+            Ok(()) => {
+                store::mark_sent(&self.pool, &message.id, now).await?;
+                tracing::info!(mail_id = %message.id, attempts = message.attempts, "Mail sent");
+                Ok(true)
+            }
+            Err(error) => {
+                let dead = message.attempts >= i64::from(self.config.max_attempts);
+                let next = now + retry_delay(message.attempts);
+                store::mark_failed(&self.pool, &message.id, &error, next, dead.then_some(now))
+                    .await?;
+                if dead {
+                    tracing::error!(mail_id = %message.id, attempts = message.attempts, error, "Mail gave up: a dead letter for `idp mail retry`");
+                } else {
+                    tracing::warn!(mail_id = %message.id, attempts = message.attempts, error, "Mail not sent; will retry");
+                }
+                Ok(false)
+            }
+        }
+    }
+
+    async fn send(&self, message: &Claimed) -> Result<(), String> {
+        let to: Address = message.recipient.parse().map_err(|e| format!("{e}"))?;
+        let envelope = Envelope::new(Some(self.config.from.email.clone()), vec![to])
+            .map_err(|e| format!("{e}"))?;
+        let raw = message.message.as_bytes();
+        match self.transport.as_ref() {
+            Transport::Smtp(smtp) => smtp
+                .send_raw(&envelope, raw)
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("{e}")),
+            Transport::Mailbox { dir, files } => {
+                let id = files
+                    .send_raw(&envelope, raw)
+                    .await
+                    .map_err(|e| format!("{e}"))?;
+                tracing::info!(
+                    mail_id = %message.id,
+                    file = %dir.join(format!("{id}.eml")).display(),
+                    "Mail written to the local mailbox"
+                );
+                Ok(())
+            }
+        }
+    }
+
+    /// Delivers whenever woken by an [`Outbox`] or every `poll_secs`, until `stop`.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let poll = Duration::from_secs(self.config.poll_secs);
+        loop {
+            if let Err(e) = self.deliver_due().await {
+                tracing::error!(error = format!("{e:#}"), "Mail delivery failed");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(poll) => {}
+                () = self.wake.notified() => {}
+                _ = stop.wait_for(|stopped| *stopped) => return,
+            }
+        }
+    }
+}
+
+/// 1, 2, 4... minutes after the `attempts`-th failure, at most an hour.
+fn retry_delay(attempts: i64) -> i64 {
+    let doublings = u32::try_from(attempts.saturating_sub(1).clamp(0, 16)).unwrap_or(16);
+    (FIRST_RETRY_SECS << doublings).min(LONGEST_RETRY_SECS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_to_an_hour() {
+        assert_eq!(retry_delay(1), 60);
+        assert_eq!(retry_delay(2), 120);
+        assert_eq!(retry_delay(4), 480);
+        assert_eq!(retry_delay(7), 3600);
+        assert_eq!(retry_delay(100), 3600);
+    }
+}

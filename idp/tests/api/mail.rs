@@ -1,0 +1,256 @@
+//! Mail through the outbox (issue 14): queued with the change that causes it, delivered
+//! over real SMTP to a sink on port 0, retried when the server fails, sent exactly once
+//! when it recovers, kept across restarts, dead letters listed and sent again, and not
+//! sent twice by two instances on one database.
+
+use chrono::Duration;
+use idp::cli::MailCommand;
+use reqwest::header::USER_AGENT;
+use serde_json::json;
+use service_kit::clock::Clock;
+use service_kit::testing::fresh_database;
+
+use crate::helpers::{PASSWORD, TestApp, spawn_app_with, spawn_app_with_clock};
+use crate::smtp_sink::{SmtpSink, part};
+
+const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+const NEW_PASSWORD: &str = "an entirely new passphrase";
+
+async fn app_mailing_to(
+    sink: &SmtpSink,
+    customise: impl FnOnce(&mut idp::app::settings::Settings),
+) -> TestApp {
+    let url = sink.url.clone();
+    spawn_app_with_clock(fresh_database("idp").await, Clock::system(), move |s| {
+        s.smtp_url = Some(idp::app::settings::SmtpUrlSetting(url));
+        s.mail_from = Some("Example ID <id@example.com>".to_owned());
+        // Only woken by new mail: the test drives retries itself.
+        s.mail_poll_secs = 3600;
+        customise(s);
+    })
+    .await
+}
+
+/// Registers `email` and changes its password through the JSON API: one notice queued.
+async fn change_password(app: &TestApp, email: &str, new: &str) {
+    let access = app.login(email).await;
+    let response = app
+        .client
+        .post(app.url("/auth/password"))
+        .bearer_auth(access)
+        .header(USER_AGENT, FIREFOX)
+        .json(&json!({"current_password": PASSWORD, "new_password": new}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+}
+
+async fn outbox(app: &TestApp) -> Vec<(i64, Option<i64>, Option<i64>, String)> {
+    sqlx::query_as("SELECT attempts, sent_at, failed_at, message FROM mail_outbox ORDER BY id")
+        .fetch_all(&app.db.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_password_change_is_told_by_mail_over_smtp() {
+    let sink = SmtpSink::start().await;
+    let app = app_mailing_to(&sink, |_| {}).await;
+    app.register("ada@example.com").await;
+    change_password(&app, "ada@example.com", NEW_PASSWORD).await;
+
+    let received = sink.wait_for(1).await;
+    assert_eq!(received.len(), 1);
+    let mail = &received[0];
+    assert_eq!(mail.from, "id@example.com");
+    assert_eq!(mail.to, ["ada@example.com"]);
+    assert!(
+        mail.data
+            .contains("From: \"Example ID\" <id@example.com>\r\n"),
+        "{}",
+        mail.data
+    );
+    assert!(mail.data.contains("To: ada@example.com\r\n"));
+    assert!(mail.data.contains("Subject: Your password was changed\r\n"));
+    assert!(mail.data.contains("Content-Type: multipart/alternative"));
+    let account = app.url("/account");
+    for content_type in ["text/plain", "text/html"] {
+        let body = part(&mail.data, content_type);
+        for fact in ["Firefox on Linux", "127.0.0.1", " UTC", account.as_str()] {
+            assert!(body.contains(fact), "{content_type} lacks {fact:?}: {body}");
+        }
+        assert!(!body.contains(NEW_PASSWORD) && !body.contains(PASSWORD));
+    }
+    let html = part(&mail.data, "text/html");
+    assert!(
+        !html.contains("<img") && !html.contains("src="),
+        "no remote images"
+    );
+    // Sent once, and its text is gone from the database.
+    assert_eq!(outbox(&app).await.len(), 1);
+    let (attempts, sent_at, failed_at, message) = outbox(&app).await.remove(0);
+    assert_eq!((attempts, failed_at, message.as_str()), (1, None, ""));
+    assert!(sent_at.is_some());
+}
+
+/// A server that refuses (451), then one that is down, then one that accepts: the
+/// message is retried with backoff and arrives exactly once.
+#[tokio::test]
+async fn mail_is_retried_until_the_server_takes_it_and_sent_exactly_once() {
+    let sink = SmtpSink::start().await;
+    sink.refuse_with(Some("451 4.3.0 Try again later"));
+    let app = app_mailing_to(&sink, |_| {}).await;
+    app.register("ada@example.com").await;
+    change_password(&app, "ada@example.com", NEW_PASSWORD).await;
+
+    // The sender was woken at once, and failed.
+    let mut error = None;
+    for _ in 0..100 {
+        let (last_error,): (Option<String>,) = sqlx::query_as("SELECT last_error FROM mail_outbox")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+        if last_error.is_some() {
+            error = last_error;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let error = error.expect("one failed attempt");
+    assert_eq!(outbox(&app).await[0].0, 1);
+    assert!(error.contains("451"), "{error}");
+    // Not due again before the backoff.
+    sink.refuse_with(None);
+    assert_eq!(app.mail_sender.deliver_due().await.unwrap(), 0);
+    assert!(sink.received().is_empty());
+
+    app.clock.shift(Duration::seconds(61));
+    assert_eq!(app.mail_sender.deliver_due().await.unwrap(), 1);
+    app.clock.shift(Duration::hours(2));
+    assert_eq!(app.mail_sender.deliver_due().await.unwrap(), 0);
+    assert_eq!(sink.wait_for(1).await.len(), 1);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(sink.received().len(), 1, "exactly once");
+}
+
+/// Mail queued while the server is down waits in the database: an idp started later
+/// delivers it.
+#[tokio::test]
+async fn mail_pending_at_shutdown_is_sent_after_a_restart() {
+    let down = "smtp://127.0.0.1:1".to_owned();
+    let database = fresh_database("idp").await;
+    let app = spawn_app_with(database, |s| {
+        s.smtp_url = Some(idp::app::settings::SmtpUrlSetting(down));
+        s.mail_poll_secs = 3600;
+    })
+    .await;
+    app.register("ada@example.com").await;
+    change_password(&app, "ada@example.com", NEW_PASSWORD).await;
+    assert_eq!(app.mail_sender.deliver_due().await.unwrap(), 0);
+    let database = app.stop().await;
+
+    let sink = SmtpSink::start().await;
+    let url = sink.url.clone();
+    let app = spawn_app_with(database, move |s| {
+        s.smtp_url = Some(idp::app::settings::SmtpUrlSetting(url));
+        s.mail_poll_secs = 3600;
+    })
+    .await;
+    app.clock.shift(Duration::minutes(5));
+    assert_eq!(app.mail_sender.deliver_due().await.unwrap(), 1);
+    assert_eq!(sink.wait_for(1).await[0].to, ["ada@example.com"]);
+}
+
+/// After `IDP_MAIL_MAX_ATTEMPTS` failures a message is a dead letter: listed, never
+/// dropped, and `idp mail retry` sends it again.
+#[tokio::test]
+async fn dead_letters_are_listed_and_sent_again_on_request() {
+    let sink = SmtpSink::start().await;
+    sink.refuse_with(Some("554 5.7.1 Rejected"));
+    let app = app_mailing_to(&sink, |s| s.mail_max_attempts = 2).await;
+    app.register("ada@example.com").await;
+    change_password(&app, "ada@example.com", NEW_PASSWORD).await;
+    for _ in 0..3 {
+        app.mail_sender.deliver_due().await.unwrap();
+        app.clock.shift(Duration::minutes(10));
+    }
+    let unsent = idp::mail::store::unsent(&app.db.pool).await.unwrap();
+    assert_eq!(unsent.len(), 1);
+    assert_eq!(unsent[0].attempts, 2);
+    assert!(unsent[0].failed_at.is_some(), "a dead letter");
+    assert!(unsent[0].last_error.as_deref().unwrap().contains("554"));
+    assert_eq!(unsent[0].subject, "Your password was changed");
+    app.clock.shift(Duration::days(1));
+    assert_eq!(
+        app.mail_sender.deliver_due().await.unwrap(),
+        0,
+        "never again by itself"
+    );
+
+    sink.refuse_with(None);
+    let retry = MailCommand::Retry {
+        id: Some(unsent[0].id.clone()),
+        all: false,
+    };
+    idp::cli::run_mail(retry, &app.settings).await.unwrap();
+    app.clock.shift(Duration::seconds(1));
+    assert_eq!(app.mail_sender.deliver_due().await.unwrap(), 1);
+    assert_eq!(sink.wait_for(1).await.len(), 1);
+    assert!(
+        idp::mail::store::unsent(&app.db.pool)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Two instances on one database draining one outbox at once send each message once.
+#[tokio::test]
+async fn two_instances_on_one_database_do_not_send_a_message_twice() {
+    let sink = SmtpSink::start().await;
+    let first = app_mailing_to(&sink, |_| {}).await;
+    // Queued while the server refuses, so both instances find all of them due at once.
+    sink.refuse_with(Some("451 4.3.0 Busy"));
+    let people: Vec<String> = (0..12).map(|i| format!("user{i}@example.com")).collect();
+    for email in &people {
+        first.register(email).await;
+        change_password(&first, email, NEW_PASSWORD).await;
+    }
+    let url = sink.url.clone();
+    let second = spawn_app_with(first.database.clone(), move |s| {
+        s.smtp_url = Some(idp::app::settings::SmtpUrlSetting(url));
+        s.mail_poll_secs = 3600;
+    })
+    .await;
+    // Every first attempt is over (refused) before the server recovers.
+    for _ in 0..200 {
+        let (in_flight,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM mail_outbox WHERE last_error IS NULL")
+                .fetch_one(&first.db.pool)
+                .await
+                .unwrap();
+        if in_flight == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    sink.refuse_with(None);
+    first.clock.shift(Duration::hours(1));
+    second.clock.shift(Duration::hours(1));
+    let (a, b) = tokio::join!(
+        first.mail_sender.deliver_due(),
+        second.mail_sender.deliver_due()
+    );
+    assert_eq!(a.unwrap() + b.unwrap(), people.len());
+    let mut recipients: Vec<String> = sink
+        .wait_for(people.len())
+        .await
+        .into_iter()
+        .flat_map(|m| m.to)
+        .collect();
+    recipients.sort();
+    let mut expected = people.clone();
+    expected.sort();
+    assert_eq!(recipients, expected, "each once");
+}
