@@ -6,7 +6,9 @@ pub mod email;
 pub mod hashing;
 pub mod password;
 pub mod profile;
+pub mod recovery;
 pub mod store;
+pub mod tokens;
 pub mod user_id;
 
 use std::net::IpAddr;
@@ -41,14 +43,17 @@ pub struct Accounts {
     audit: Audit,
     sessions: UserSessions,
     outbox: Outbox,
-    links: Links,
+    mail: MailPolicy,
 }
 
-/// Where the links in mail to account holders point.
+/// Where the links in mail to account holders point, and how long they work.
 #[derive(Clone, Debug)]
-pub struct Links {
+pub struct MailPolicy {
     /// The account page.
-    pub account: String,
+    pub account_url: String,
+    /// The page a password reset link opens (the token goes in its query).
+    pub password_reset_url: String,
+    pub password_reset_ttl_secs: i64,
 }
 
 #[derive(Debug)]
@@ -120,7 +125,7 @@ impl Accounts {
         throttle: Throttle,
         sessions: UserSessions,
         outbox: Outbox,
-        links: Links,
+        mail: MailPolicy,
     ) -> Self {
         Self {
             audit: Audit::new(pool.clone(), clock.clone()),
@@ -131,7 +136,7 @@ impl Accounts {
             throttle,
             sessions,
             outbox,
-            links,
+            mail,
         }
     }
 
@@ -421,7 +426,7 @@ impl Accounts {
             when: &now.format("%-d %b %Y, %H:%M UTC").to_string(),
             device: &Device::label(Some(&device.description), device.user_agent.as_deref()),
             ip: &ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string()),
-            account_url: &self.links.account,
+            account_url: &self.mail.account_url,
         }
         .to(&user.email)?;
         let now = now.timestamp();

@@ -126,6 +126,8 @@ pub struct Settings {
     pub mail_dir: PathBuf,
     /// `IDP_MAIL_MAX_ATTEMPTS`: delivery attempts before a message is a dead letter.
     pub mail_max_attempts: u32,
+    /// `IDP_PASSWORD_RESET_TTL_SECS`: how long a password reset link works.
+    pub password_reset_ttl_secs: i64,
     /// `IDP_MAIL_POLL_SECS`: how often the sender looks for due mail (retries, mail
     /// queued by other instances); mail queued here is sent at once.
     pub mail_poll_secs: u64,
@@ -173,6 +175,7 @@ impl Default for Settings {
             mail_dir: PathBuf::from("data/mail"),
             mail_max_attempts: 8,
             mail_poll_secs: 10,
+            password_reset_ttl_secs: 1800,
         }
     }
 }
@@ -225,6 +228,10 @@ impl Settings {
     pub fn validate(&self) -> anyhow::Result<()> {
         validate_issuer(&self.issuer).context("IDP_ISSUER")?;
         self.mail_config()?;
+        ensure!(
+            (300..=86_400).contains(&self.password_reset_ttl_secs),
+            "IDP_PASSWORD_RESET_TTL_SECS must be between 300 and 86400"
+        );
         ensure!(
             !self.audience.trim().is_empty(),
             "IDP_AUDIENCE must not be empty"

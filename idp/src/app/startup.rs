@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 
 use crate::accounts::hashing::PasswordHasher;
 use crate::accounts::store as users;
-use crate::accounts::{Accounts, Links};
+use crate::accounts::{Accounts, MailPolicy};
 use crate::app::housekeeping::Housekeeping;
 use crate::app::settings::Settings;
 use crate::guards::throttle::Throttle;
@@ -86,8 +86,14 @@ impl Application {
         let mail = settings.mail_config()?;
         let outbox = Outbox::new(clock.clone(), mail.from.clone());
         let mail_sender = Sender::new(db.pool.clone(), clock.clone(), mail, &outbox)?;
-        let links = Links {
-            account: format!("{}{}", settings.issuer, http::endpoints::ACCOUNT_PAGE),
+        let mail_policy = MailPolicy {
+            account_url: format!("{}{}", settings.issuer, http::endpoints::ACCOUNT_PAGE),
+            password_reset_url: format!(
+                "{}{}",
+                settings.issuer,
+                http::endpoints::PASSWORD_RESET_PAGE
+            ),
+            password_reset_ttl_secs: settings.password_reset_ttl_secs,
         };
         let accounts = Accounts::new(
             db.pool.clone(),
@@ -96,7 +102,7 @@ impl Application {
             throttle.clone(),
             user_sessions.clone(),
             outbox,
-            links,
+            mail_policy,
         );
         let api_sessions = ApiSessions::new(
             accounts.clone(),

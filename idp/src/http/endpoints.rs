@@ -45,3 +45,7 @@ pub const ACCOUNT_END_SESSION: &str = "/account/sessions/end";
 pub const ACCOUNT_END_OTHER_SESSIONS: &str = "/account/sessions/end-others";
 pub const ACCOUNT_PASSWORD: &str = "/account/password";
 pub const ACCOUNT_NAME: &str = "/account/name";
+pub const PASSWORD_FORGOT_PAGE: &str = "/password/forgot";
+pub const PASSWORD_RESET_PAGE: &str = "/password/reset";
+pub const PASSWORD_FORGOT: &str = "/auth/password/forgot";
+pub const PASSWORD_RESET: &str = "/auth/password/reset";

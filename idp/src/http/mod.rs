@@ -32,11 +32,13 @@ pub fn router(state: AppState) -> Router {
         .route(endpoints::HOME, get(pages::home))
         .merge(pages::login::routes())
         .merge(pages::account::routes())
+        .merge(pages::recovery::routes())
         .merge(oauth::authorize::routes())
         .merge(oauth::logout::routes());
     Router::new()
         .merge(api::auth::routes())
         .merge(api::sessions::routes())
+        .merge(api::recovery::routes())
         .merge(discovery::routes())
         .merge(health::routes())
         .merge(oauth::token::routes())

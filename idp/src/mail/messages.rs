@@ -39,3 +39,33 @@ impl PasswordChanged<'_> {
         })
     }
 }
+
+/// A single-use link to set a new password.
+pub struct PasswordReset<'a> {
+    pub link: &'a str,
+    /// "30 minutes".
+    pub valid_for: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/password_reset.txt")]
+struct PasswordResetText<'a> {
+    n: &'a PasswordReset<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "mail/password_reset.html")]
+struct PasswordResetHtml<'a> {
+    n: &'a PasswordReset<'a>,
+}
+
+impl PasswordReset<'_> {
+    pub fn to(&self, recipient: &str) -> anyhow::Result<Mail> {
+        Ok(Mail {
+            to: recipient.to_owned(),
+            subject: "Reset your password".to_owned(),
+            text: PasswordResetText { n: self }.render()?,
+            html: PasswordResetHtml { n: self }.render()?,
+        })
+    }
+}

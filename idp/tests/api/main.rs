@@ -25,6 +25,7 @@ mod oidc_client;
 mod oidc_helpers;
 mod pages;
 mod persistence;
+mod recovery;
 mod register;
 mod revocation;
 mod session_api;

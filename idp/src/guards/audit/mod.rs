@@ -38,6 +38,11 @@ pub mod events {
     pub const PASSWORD_CHANGED: &str = "password_changed";
     /// The display name released with the `profile` scope changed.
     pub const PROFILE_CHANGED: &str = "profile_changed";
+    /// A password reset link was mailed (never for an unknown address: nothing is
+    /// recorded then, not even the submitted text).
+    pub const PASSWORD_RESET_REQUESTED: &str = "password_reset_requested";
+    /// A password was set with a reset link (success, or a link that did not work).
+    pub const PASSWORD_RESET: &str = "password_reset";
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -113,27 +113,32 @@ pub enum Key<'a> {
     Ip(IpAddr),
     RegisterIp(IpAddr),
     AccountsCreated(IpAddr),
+    /// Password reset mails requested for the submitted email, as typed.
+    ResetRequests(&'a str),
+    ResetIp(IpAddr),
 }
 
 impl Key<'_> {
     fn stored(&self) -> String {
         match self {
-            Self::Account(email) => {
-                // The same normalisation as registration, so case variants share one
-                // counter; malformed input is normalised the same way for symmetry.
-                let normalised = Email::parse(email)
-                    .map(|e| e.as_ref().to_owned())
-                    .unwrap_or_else(|_| email.trim().to_lowercase());
-                format!(
-                    "account:{}",
-                    URL_SAFE_NO_PAD.encode(Sha256::digest(normalised.as_bytes()))
-                )
-            }
+            Self::Account(email) => format!("account:{}", email_digest(email)),
+            Self::ResetRequests(email) => format!("reset:{}", email_digest(email)),
+            Self::ResetIp(ip) => format!("reset-ip:{}", canonical(*ip)),
             Self::Ip(ip) => format!("ip:{}", canonical(*ip)),
             Self::RegisterIp(ip) => format!("register-ip:{}", canonical(*ip)),
             Self::AccountsCreated(ip) => format!("accounts-ip:{}", canonical(*ip)),
         }
     }
+}
+
+/// The submitted email under the same normalisation as registration, so case variants
+/// share one counter (malformed input is normalised the same way for symmetry), hashed
+/// so no submitted text is stored.
+fn email_digest(email: &str) -> String {
+    let normalised = Email::parse(email)
+        .map(|e| e.as_ref().to_owned())
+        .unwrap_or_else(|_| email.trim().to_lowercase());
+    URL_SAFE_NO_PAD.encode(Sha256::digest(normalised.as_bytes()))
 }
 
 /// IPv4-mapped IPv6 addresses count as their IPv4 address.

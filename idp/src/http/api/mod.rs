@@ -1,6 +1,8 @@
 //! The first-party JSON API: registration and sign-in ([`auth`]), the session endpoints
-//! ([`sessions`]) and the refresh-token cookie they share ([`refresh_cookie`]).
+//! ([`sessions`]), password reset ([`recovery`]) and the refresh-token cookie they share
+//! ([`refresh_cookie`]).
 
 pub mod auth;
+pub mod recovery;
 pub mod refresh_cookie;
 pub mod sessions;

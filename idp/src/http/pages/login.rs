@@ -165,8 +165,13 @@ async fn login_page(
         .and_then(|w| w.pending.request.login_hint.as_deref())
         .unwrap_or_default();
     let return_to = return_to(query.return_to.as_deref());
+    // "Your password was changed" after a reset, for one showing.
+    let flash = session
+        .take_flash()
+        .await
+        .map_err(|e| PageError::internal(&e))?;
     Ok(pages::render(&LoginPage {
-        ctx: session.page_context().await?,
+        ctx: session.page_context().await?.with_flash(flash),
         request,
         // A waiting authorization request decides where the sign-in goes next.
         return_to: return_to

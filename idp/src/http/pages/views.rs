@@ -85,6 +85,26 @@ pub struct LoginPage<'a> {
     pub register_href: &'a str,
 }
 
+/// `GET /password/forgot`, and the same form after a refusal.
+#[derive(Template)]
+#[template(path = "forgot_password.html")]
+pub struct ForgotPasswordPage<'a> {
+    pub ctx: PageContext,
+    pub email: &'a str,
+    /// Set once the request was taken: the page then says to check the mail.
+    pub sent: bool,
+}
+
+/// `GET /password/reset?token=...` with a live link, and the form after an error.
+#[derive(Template)]
+#[template(path = "reset_password.html")]
+pub struct ResetPasswordPage<'a> {
+    pub ctx: PageContext,
+    pub token: &'a str,
+    pub password_error: Option<String>,
+    pub confirmation_error: Option<String>,
+}
+
 /// What is wrong with each field of the registration form.
 #[derive(Default)]
 pub struct RegisterErrors {
