@@ -2,7 +2,8 @@
 //! (Debian's `chromium` and `chromedriver`). A person signs in through the login and
 //! consent pages and lands on the client's redirect URI with a code, the state and the
 //! issuer; signed in on two browsers, they end one session from the other's account
-//! page. Every page renders without a console error (a CSP violation is one).
+//! page; having forgotten their password, they reset it with the link from the mail.
+//! Every page renders without a console error (a CSP violation is one).
 //!
 //! Without Chromium the tests print why and pass, unless `REQUIRE_BROWSER=1` (CI), where
 //! a missing or broken browser fails them. `CHROMIUM` and `CHROMEDRIVER` override the
@@ -288,6 +289,74 @@ async fn a_person_signed_in_on_two_browsers_ends_the_other_session_from_the_acco
         let url = second.current_url().await.unwrap();
         assert!(url.as_str().starts_with(&app.url("/login?")), "{url}");
         assert_no_console_errors(&second, "the sign-in page after the session ended").await;
+    })
+    .await;
+}
+
+/// "Forgot your password?" from the sign-in page, the link read from the mail the SMTP
+/// sink received, a new password on the page the link opens, and a sign-in with it.
+#[tokio::test]
+async fn a_person_who_forgot_their_password_resets_it_by_mail_in_chromium() {
+    let (app, sink) = crate::recovery::app_with_sink().await;
+    let email = "ada@example.com";
+    let new_password = "an entirely new passphrase";
+    app.register(email).await;
+
+    with_chromium(async |browser| {
+        browser.goto(&app.url("/login")).await.unwrap();
+        wait_for(&browser, "input[name=password]").await;
+        browser
+            .find(Locator::LinkText("Forgot your password?"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_for_xpath(&browser, "//h1[. = 'Reset your password']").await;
+        assert_no_console_errors(&browser, "the forgot-password page").await;
+        fill(&browser, "email", email).await;
+        browser
+            .form(Locator::XPath("//form[.//input[@name='email']]"))
+            .await
+            .unwrap()
+            .submit()
+            .await
+            .unwrap();
+        wait_for_xpath(&browser, "//p[contains(., 'If an account uses')]").await;
+        assert_no_console_errors(&browser, "the link-sent page").await;
+
+        let link = crate::recovery::reset_link(&app, &sink, 0).await;
+        browser.goto(&link).await.unwrap();
+        wait_for_xpath(&browser, "//h1[. = 'Choose a new password']").await;
+        assert_no_console_errors(&browser, "the new-password page").await;
+        fill(&browser, "password", new_password).await;
+        fill(&browser, "password_confirmation", new_password).await;
+        browser
+            .form(Locator::XPath("//form[.//input[@name='token']]"))
+            .await
+            .unwrap()
+            .submit()
+            .await
+            .unwrap();
+        let notice = wait_for(&browser, "div.notice").await;
+        assert_eq!(
+            notice.text().await.unwrap(),
+            "Your password was changed. Sign in with the new one."
+        );
+        wait_for_url(&browser, &app.url("/login")).await;
+
+        fill(&browser, "email", email).await;
+        fill(&browser, "password", new_password).await;
+        browser
+            .form(Locator::XPath("//form[.//input[@name='password']]"))
+            .await
+            .unwrap()
+            .submit()
+            .await
+            .unwrap();
+        wait_for_url(&browser, &app.url("/")).await;
+        wait_for(&browser, "a[href='/account']").await;
+        assert_no_console_errors(&browser, "home after signing in anew").await;
     })
     .await;
 }

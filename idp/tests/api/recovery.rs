@@ -14,7 +14,7 @@ use crate::smtp_sink::{SmtpSink, part};
 const EMAIL: &str = "ada@example.com";
 const NEW_PASSWORD: &str = "an entirely new passphrase";
 
-async fn app_with_sink() -> (TestApp, SmtpSink) {
+pub async fn app_with_sink() -> (TestApp, SmtpSink) {
     let sink = SmtpSink::start().await;
     let url = sink.url.clone();
     let app = spawn_app_with_clock(
@@ -41,7 +41,7 @@ async fn reset(app: &TestApp, token: &str, new_password: &str) -> Response {
 
 /// The reset link in the `index`-th mail (waiting for it), from its plain text part,
 /// after checking the HTML part carries the same link.
-async fn reset_link(app: &TestApp, sink: &SmtpSink, index: usize) -> String {
+pub async fn reset_link(app: &TestApp, sink: &SmtpSink, index: usize) -> String {
     let mail = sink.wait_for(index + 1).await.remove(index);
     assert!(
         mail.data.contains("Subject: Reset your password\r\n"),
