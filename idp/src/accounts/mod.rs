@@ -10,6 +10,7 @@ pub mod recovery;
 pub mod store;
 pub mod tokens;
 pub mod user_id;
+pub mod verification;
 
 use std::net::IpAddr;
 
@@ -54,6 +55,9 @@ pub struct MailPolicy {
     /// The page a password reset link opens (the token goes in its query).
     pub password_reset_url: String,
     pub password_reset_ttl_secs: i64,
+    /// The page an email verification link opens (the token goes in its query).
+    pub email_verification_url: String,
+    pub email_verification_ttl_secs: i64,
 }
 
 #[derive(Debug)]
@@ -222,8 +226,6 @@ impl Accounts {
         let hash = self.hasher.hash(password).await?;
         let id = UserId::generate();
         let created_at = self.clock.now();
-        // One INSERT: the UNIQUE constraint decides concurrent registrations, and a crash
-        // leaves either the whole row or nothing.
         let name = name.as_ref().map(AsRef::as_ref);
         let new_user = users::NewUser {
             id,
@@ -232,11 +234,18 @@ impl Accounts {
             password_hash: &hash,
             now: created_at.timestamp(),
         };
-        match users::insert(&self.pool, &new_user).await {
+        // The account and its verification mail commit together; the UNIQUE constraints
+        // decide concurrent registrations, and a crash leaves everything or nothing.
+        let mut tx = self.pool.begin().await.context("Failed to begin")?;
+        match users::insert(&mut *tx, &new_user).await {
             Ok(()) => {}
             Err(InsertUserError::EmailTaken) => return Err(RegisterError::EmailTaken),
             Err(InsertUserError::Unexpected(e)) => return Err(e.into()),
         }
+        self.queue_verification(&mut tx, &id.to_string(), email.as_ref())
+            .await?;
+        tx.commit().await.context("Failed to register an account")?;
+        self.outbox.wake();
         tracing::info!(user_id = %id, "Account registered");
         Ok(RegisteredUser {
             id,

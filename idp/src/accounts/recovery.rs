@@ -25,7 +25,7 @@ use crate::accounts::{Accounts, ClientIp};
 use crate::guards::audit::{Event, Outcome, events};
 use crate::guards::secrets;
 use crate::guards::throttle::{Key, Rate};
-use crate::mail::messages::{PasswordChanged, PasswordReset};
+use crate::mail::messages::{PasswordChanged, PasswordReset, in_words};
 use crate::oauth::store::grants;
 use crate::sessions::device::Device;
 use crate::sessions::records::EndReason;
@@ -210,32 +210,5 @@ impl Accounts {
             )
             .await;
         Ok(())
-    }
-}
-
-/// "30 minutes", "2 hours".
-fn in_words(secs: i64) -> String {
-    match secs {
-        s if s % 3600 == 0 && s >= 3600 => match s / 3600 {
-            1 => "1 hour".to_owned(),
-            h => format!("{h} hours"),
-        },
-        s => match (s / 60).max(1) {
-            1 => "1 minute".to_owned(),
-            m => format!("{m} minutes"),
-        },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn link_lifetimes_are_said_in_words() {
-        assert_eq!(in_words(1800), "30 minutes");
-        assert_eq!(in_words(3600), "1 hour");
-        assert_eq!(in_words(7200), "2 hours");
-        assert_eq!(in_words(5400), "90 minutes");
     }
 }

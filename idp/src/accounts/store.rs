@@ -16,6 +16,8 @@ pub struct UserRecord {
     pub created_at: i64,
     /// When `name` last changed (OIDC `updated_at`), Unix seconds.
     pub profile_updated_at: i64,
+    /// Whether `email` was proven to be the owner's (OIDC `email_verified`).
+    pub email_verified: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +37,10 @@ pub struct NewUser<'a> {
     pub now: i64,
 }
 
-pub async fn insert(pool: &AnyPool, user: &NewUser<'_>) -> Result<(), InsertUserError> {
+pub async fn insert<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    user: &NewUser<'_>,
+) -> Result<(), InsertUserError> {
     sqlx::query(
         "INSERT INTO users \
          (id, email, email_key, name, password_hash, created_at, updated_at, profile_updated_at) \
@@ -47,7 +52,7 @@ pub async fn insert(pool: &AnyPool, user: &NewUser<'_>) -> Result<(), InsertUser
     .bind(user.name)
     .bind(user.password_hash)
     .bind(user.now)
-    .execute(pool)
+    .execute(executor)
     .await
     .map_err(|e| {
         if service_kit::db::is_unique_violation(&e) {
@@ -59,8 +64,17 @@ pub async fn insert(pool: &AnyPool, user: &NewUser<'_>) -> Result<(), InsertUser
     Ok(())
 }
 
-type UserRow = (String, String, Option<String>, String, i64, i64);
-const USER_COLUMNS: &str = "id, email, name, password_hash, created_at, profile_updated_at";
+type UserRow = (
+    String,
+    String,
+    Option<String>,
+    String,
+    i64,
+    i64,
+    Option<i64>,
+);
+const USER_COLUMNS: &str =
+    "id, email, name, password_hash, created_at, profile_updated_at, email_verified_at";
 
 pub async fn find_by_email(pool: &AnyPool, email: &Email) -> anyhow::Result<Option<UserRecord>> {
     let row: Option<UserRow> = sqlx::query_as(&format!(
@@ -83,7 +97,9 @@ pub async fn find_by_id(pool: &AnyPool, id: &str) -> anyhow::Result<Option<UserR
     Ok(row.map(record))
 }
 
-fn record((id, email, name, password_hash, created_at, profile_updated_at): UserRow) -> UserRecord {
+fn record(
+    (id, email, name, password_hash, created_at, profile_updated_at, email_verified_at): UserRow,
+) -> UserRecord {
     UserRecord {
         id,
         email,
@@ -91,7 +107,29 @@ fn record((id, email, name, password_hash, created_at, profile_updated_at): User
         password_hash,
         created_at,
         profile_updated_at,
+        email_verified: email_verified_at.is_some(),
     }
+}
+
+/// Marks `email` verified for `user_id` if that is still the account's address (the
+/// first time counts). `true` if it was.
+pub async fn mark_email_verified<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    user_id: &str,
+    email: &str,
+    now: i64,
+) -> anyhow::Result<bool> {
+    let result = sqlx::query(
+        "UPDATE users SET email_verified_at = COALESCE(email_verified_at, $1) \
+         WHERE id = $2 AND email = $3",
+    )
+    .bind(now)
+    .bind(user_id)
+    .bind(email)
+    .execute(executor)
+    .await
+    .context("Failed to mark an email verified")?;
+    Ok(result.rows_affected() > 0)
 }
 
 /// Sets a user's display name (`None` removes it). `true` if the user exists.

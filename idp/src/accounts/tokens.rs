@@ -8,12 +8,14 @@ use sqlx::{Any, AnyConnection, AnyPool, Executor};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Purpose {
     PasswordReset,
+    EmailVerification,
 }
 
 impl Purpose {
     fn as_str(self) -> &'static str {
         match self {
             Self::PasswordReset => "password_reset",
+            Self::EmailVerification => "email_verification",
         }
     }
 }

@@ -128,6 +128,8 @@ pub struct Settings {
     pub mail_max_attempts: u32,
     /// `IDP_PASSWORD_RESET_TTL_SECS`: how long a password reset link works.
     pub password_reset_ttl_secs: i64,
+    /// `IDP_EMAIL_VERIFICATION_TTL_SECS`: how long an email verification link works.
+    pub email_verification_ttl_secs: i64,
     /// `IDP_MAIL_POLL_SECS`: how often the sender looks for due mail (retries, mail
     /// queued by other instances); mail queued here is sent at once.
     pub mail_poll_secs: u64,
@@ -176,6 +178,7 @@ impl Default for Settings {
             mail_max_attempts: 8,
             mail_poll_secs: 10,
             password_reset_ttl_secs: 1800,
+            email_verification_ttl_secs: 86_400,
         }
     }
 }
@@ -231,6 +234,10 @@ impl Settings {
         ensure!(
             (300..=86_400).contains(&self.password_reset_ttl_secs),
             "IDP_PASSWORD_RESET_TTL_SECS must be between 300 and 86400"
+        );
+        ensure!(
+            (3600..=604_800).contains(&self.email_verification_ttl_secs),
+            "IDP_EMAIL_VERIFICATION_TTL_SECS must be between 3600 and 604800"
         );
         ensure!(
             !self.audience.trim().is_empty(),

@@ -94,6 +94,12 @@ impl Application {
                 http::endpoints::PASSWORD_RESET_PAGE
             ),
             password_reset_ttl_secs: settings.password_reset_ttl_secs,
+            email_verification_url: format!(
+                "{}{}",
+                settings.issuer,
+                http::endpoints::EMAIL_VERIFY_PAGE
+            ),
+            email_verification_ttl_secs: settings.email_verification_ttl_secs,
         };
         let accounts = Accounts::new(
             db.pool.clone(),

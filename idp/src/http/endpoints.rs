@@ -49,3 +49,7 @@ pub const PASSWORD_FORGOT_PAGE: &str = "/password/forgot";
 pub const PASSWORD_RESET_PAGE: &str = "/password/reset";
 pub const PASSWORD_FORGOT: &str = "/auth/password/forgot";
 pub const PASSWORD_RESET: &str = "/auth/password/reset";
+pub const EMAIL_VERIFY_PAGE: &str = "/email/verify";
+pub const EMAIL_VERIFY: &str = "/auth/email/verify";
+pub const EMAIL_VERIFY_RESEND: &str = "/auth/email/verify/resend";
+pub const ACCOUNT_EMAIL_VERIFY: &str = "/account/email/verify";

@@ -69,3 +69,60 @@ impl PasswordReset<'_> {
         })
     }
 }
+
+/// A single-use link proving the address belongs to the account's owner.
+pub struct EmailVerification<'a> {
+    pub link: &'a str,
+    /// "24 hours".
+    pub valid_for: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/email_verification.txt")]
+struct EmailVerificationText<'a> {
+    n: &'a EmailVerification<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "mail/email_verification.html")]
+struct EmailVerificationHtml<'a> {
+    n: &'a EmailVerification<'a>,
+}
+
+impl EmailVerification<'_> {
+    pub fn to(&self, recipient: &str) -> anyhow::Result<Mail> {
+        Ok(Mail {
+            to: recipient.to_owned(),
+            subject: "Confirm your email address".to_owned(),
+            text: EmailVerificationText { n: self }.render()?,
+            html: EmailVerificationHtml { n: self }.render()?,
+        })
+    }
+}
+
+/// How long a link works, as a message says it: "30 minutes", "24 hours".
+pub fn in_words(secs: i64) -> String {
+    match secs {
+        s if s % 3600 == 0 && s >= 3600 => match s / 3600 {
+            1 => "1 hour".to_owned(),
+            h => format!("{h} hours"),
+        },
+        s => match (s / 60).max(1) {
+            1 => "1 minute".to_owned(),
+            m => format!("{m} minutes"),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_lifetimes_are_said_in_words() {
+        assert_eq!(in_words(1800), "30 minutes");
+        assert_eq!(in_words(3600), "1 hour");
+        assert_eq!(in_words(86_400), "24 hours");
+        assert_eq!(in_words(5400), "90 minutes");
+    }
+}

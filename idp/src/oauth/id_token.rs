@@ -13,6 +13,7 @@ use crate::oauth::Scope;
 /// What the user agreed to release about themselves (OIDC Core §5.4).
 pub struct UserClaims<'a> {
     pub email: &'a str,
+    pub email_verified: bool,
     pub name: Option<&'a str>,
     /// When the profile claims last changed, Unix seconds.
     pub updated_at: i64,
@@ -61,8 +62,8 @@ struct Claims<'a> {
 }
 
 /// The claims `scope` releases about the user (§5.4): `email` and `email_verified` with
-/// `email`; with `profile`, `name` when the user has one and `updated_at` always. We do
-/// not verify addresses yet, so `email_verified` is `false`.
+/// `email`, and `email_verified` (whether a verification link for the current address was
+/// opened); with `profile`, `name` when the user has one and `updated_at` always.
 pub struct ReleasedClaims<'a> {
     pub email: Option<&'a str>,
     pub email_verified: Option<bool>,
@@ -75,7 +76,7 @@ pub fn released<'a>(scope: &Scope, user: &UserClaims<'a>) -> ReleasedClaims<'a> 
     let profile = scope.contains("profile");
     ReleasedClaims {
         email: email.then_some(user.email),
-        email_verified: email.then_some(false),
+        email_verified: email.then_some(user.email_verified),
         name: user.name.filter(|_| profile),
         updated_at: profile.then_some(user.updated_at),
     }
@@ -127,6 +128,7 @@ mod tests {
     fn claims_follow_the_scope() {
         let user = UserClaims {
             email: "a@b.com",
+            email_verified: true,
             name: Some("Ada"),
             updated_at: 1_795_422_600,
         };
@@ -135,11 +137,12 @@ mod tests {
         assert!(none.updated_at.is_none());
         let all = released(&Scope::parse("openid email profile").unwrap(), &user);
         assert_eq!(all.email, Some("a@b.com"));
-        assert_eq!(all.email_verified, Some(false));
+        assert_eq!(all.email_verified, Some(true));
         assert_eq!(all.name, Some("Ada"));
         assert_eq!(all.updated_at, Some(1_795_422_600));
         let nameless = UserClaims {
             email: "a@b.com",
+            email_verified: false,
             name: None,
             updated_at: 1_795_422_600,
         };

@@ -61,6 +61,7 @@ pub async fn userinfo(
         &token.scope,
         &UserClaims {
             email: &user.email,
+            email_verified: user.email_verified,
             name: user.name.as_deref(),
             updated_at: user.profile_updated_at,
         },

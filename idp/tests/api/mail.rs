@@ -15,6 +15,7 @@ use crate::smtp_sink::{SmtpSink, part};
 
 const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
 const NEW_PASSWORD: &str = "an entirely new passphrase";
+const NOTICE: &str = "Your password was changed";
 
 async fn app_mailing_to(
     sink: &SmtpSink,
@@ -46,11 +47,17 @@ async fn change_password(app: &TestApp, email: &str, new: &str) {
     assert_eq!(response.status(), 204);
 }
 
+/// The password change notices in the outbox (registration queues a verification mail
+/// too): attempts, sent, failed, text.
 async fn outbox(app: &TestApp) -> Vec<(i64, Option<i64>, Option<i64>, String)> {
-    sqlx::query_as("SELECT attempts, sent_at, failed_at, message FROM mail_outbox ORDER BY id")
-        .fetch_all(&app.db.pool)
-        .await
-        .unwrap()
+    sqlx::query_as(
+        "SELECT attempts, sent_at, failed_at, message FROM mail_outbox WHERE subject = $1 \
+         ORDER BY id",
+    )
+    .bind(NOTICE)
+    .fetch_all(&app.db.pool)
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
@@ -60,7 +67,7 @@ async fn a_password_change_is_told_by_mail_over_smtp() {
     app.register("ada@example.com").await;
     change_password(&app, "ada@example.com", NEW_PASSWORD).await;
 
-    let received = sink.wait_for(1).await;
+    let received = sink.wait_for_subject(NOTICE, 1).await;
     assert_eq!(received.len(), 1);
     let mail = &received[0];
     assert_eq!(mail.from, "id@example.com");
@@ -107,10 +114,12 @@ async fn mail_is_retried_until_the_server_takes_it_and_sent_exactly_once() {
     // The sender was woken at once, and failed.
     let mut error = None;
     for _ in 0..100 {
-        let (last_error,): (Option<String>,) = sqlx::query_as("SELECT last_error FROM mail_outbox")
-            .fetch_one(&app.db.pool)
-            .await
-            .unwrap();
+        let (last_error,): (Option<String>,) =
+            sqlx::query_as("SELECT last_error FROM mail_outbox WHERE subject = $1")
+                .bind(NOTICE)
+                .fetch_one(&app.db.pool)
+                .await
+                .unwrap();
         if last_error.is_some() {
             error = last_error;
             break;
@@ -125,13 +134,15 @@ async fn mail_is_retried_until_the_server_takes_it_and_sent_exactly_once() {
     assert_eq!(app.mail_sender.deliver_due().await.unwrap(), 0);
     assert!(sink.received().is_empty());
 
+    // Due now: the notice and the registration's verification mail, refused alike.
     app.clock.shift(Duration::seconds(61));
-    assert_eq!(app.mail_sender.deliver_due().await.unwrap(), 1);
+    assert_eq!(app.mail_sender.deliver_due().await.unwrap(), 2);
     app.clock.shift(Duration::hours(2));
     assert_eq!(app.mail_sender.deliver_due().await.unwrap(), 0);
-    assert_eq!(sink.wait_for(1).await.len(), 1);
+    assert_eq!(sink.wait_for_subject(NOTICE, 1).await.len(), 1);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert_eq!(sink.received().len(), 1, "exactly once");
+    assert_eq!(sink.received().len(), 2, "each exactly once");
+    assert_eq!(sink.wait_for_subject(NOTICE, 1).await.len(), 1);
 }
 
 /// Mail queued while the server is down waits in the database: an idp started later
@@ -158,8 +169,15 @@ async fn mail_pending_at_shutdown_is_sent_after_a_restart() {
     })
     .await;
     app.clock.shift(Duration::minutes(5));
-    assert_eq!(app.mail_sender.deliver_due().await.unwrap(), 1);
-    assert_eq!(sink.wait_for(1).await[0].to, ["ada@example.com"]);
+    assert_eq!(
+        app.mail_sender.deliver_due().await.unwrap(),
+        2,
+        "notice and verification"
+    );
+    assert_eq!(
+        sink.wait_for_subject(NOTICE, 1).await[0].to,
+        ["ada@example.com"]
+    );
 }
 
 /// After `IDP_MAIL_MAX_ATTEMPTS` failures a message is a dead letter: listed, never
@@ -175,12 +193,17 @@ async fn dead_letters_are_listed_and_sent_again_on_request() {
         app.mail_sender.deliver_due().await.unwrap();
         app.clock.shift(Duration::minutes(10));
     }
-    let unsent = idp::mail::store::unsent(&app.db.pool).await.unwrap();
+    // The notice, and the registration's verification mail beside it.
+    let unsent: Vec<_> = idp::mail::store::unsent(&app.db.pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.subject == NOTICE)
+        .collect();
     assert_eq!(unsent.len(), 1);
     assert_eq!(unsent[0].attempts, 2);
     assert!(unsent[0].failed_at.is_some(), "a dead letter");
     assert!(unsent[0].last_error.as_deref().unwrap().contains("554"));
-    assert_eq!(unsent[0].subject, "Your password was changed");
     app.clock.shift(Duration::days(1));
     assert_eq!(
         app.mail_sender.deliver_due().await.unwrap(),
@@ -196,12 +219,13 @@ async fn dead_letters_are_listed_and_sent_again_on_request() {
     idp::cli::run_mail(retry, &app.settings).await.unwrap();
     app.clock.shift(Duration::seconds(1));
     assert_eq!(app.mail_sender.deliver_due().await.unwrap(), 1);
-    assert_eq!(sink.wait_for(1).await.len(), 1);
-    assert!(
-        idp::mail::store::unsent(&app.db.pool)
-            .await
-            .unwrap()
-            .is_empty()
+    assert_eq!(sink.wait_for_subject(NOTICE, 1).await.len(), 1);
+    let unsent = idp::mail::store::unsent(&app.db.pool).await.unwrap();
+    assert!(unsent.iter().all(|m| m.subject != NOTICE), "sent");
+    assert_eq!(
+        unsent.len(),
+        1,
+        "the other dead letter waits for its own retry"
     );
 }
 
@@ -250,14 +274,18 @@ async fn two_instances_on_one_database_do_not_send_a_message_twice() {
         first.clock.shift(Duration::hours(2));
         second.clock.shift(Duration::hours(2));
     }
-    let mut recipients: Vec<String> = sink
-        .wait_for(people.len())
-        .await
-        .into_iter()
-        .flat_map(|m| m.to)
-        .collect();
-    recipients.sort();
-    let mut expected = people.clone();
-    expected.sort();
-    assert_eq!(recipients, expected, "each once");
+    // Each person gets their verification mail and their notice, each once.
+    for subject in [NOTICE, "Confirm your email address"] {
+        let mut recipients: Vec<String> = sink
+            .wait_for_subject(subject, people.len())
+            .await
+            .into_iter()
+            .flat_map(|m| m.to)
+            .collect();
+        recipients.sort();
+        let mut expected = people.clone();
+        expected.sort();
+        assert_eq!(recipients, expected, "{subject}: each once");
+    }
+    assert_eq!(sink.received().len(), 2 * people.len());
 }

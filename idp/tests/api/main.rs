@@ -36,3 +36,4 @@ mod token_client_auth;
 mod token_client_credentials;
 mod token_refresh;
 mod userinfo;
+mod verification;

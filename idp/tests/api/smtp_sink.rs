@@ -48,15 +48,22 @@ impl SmtpSink {
         self.received.lock().unwrap().clone()
     }
 
-    /// Waits up to 10 s for `count` messages in all.
-    pub async fn wait_for(&self, count: usize) -> Vec<Received> {
+    /// Waits up to 10 s for `count` messages with `subject`; those received with it.
+    pub async fn wait_for_subject(&self, subject: &str, count: usize) -> Vec<Received> {
+        let header = format!("Subject: {subject}\r\n");
+        let with_subject = || -> Vec<Received> {
+            self.received()
+                .into_iter()
+                .filter(|m| m.data.contains(&header))
+                .collect()
+        };
         for _ in 0..200 {
-            if self.received.lock().unwrap().len() >= count {
+            if with_subject().len() >= count {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        self.received()
+        with_subject()
     }
 
     async fn converse(self, stream: tokio::net::TcpStream) {
@@ -119,6 +126,19 @@ fn address(text: &str) -> String {
     text.trim_start_matches('<')
         .trim_end_matches('>')
         .to_owned()
+}
+
+/// The link starting with `prefix` in `message`'s plain text part, checked to be the
+/// HTML part's link too.
+pub fn link(message: &str, prefix: &str) -> String {
+    let text = part(message, "text/plain");
+    let link = text
+        .lines()
+        .find(|line| line.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no link to {prefix} in {text}"))
+        .to_owned();
+    assert!(part(message, "text/html").contains(&format!("href=\"{link}\"")));
+    link
 }
 
 /// The decoded text of the MIME part of `message` with `content_type` (quoted-printable

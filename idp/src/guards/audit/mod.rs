@@ -43,6 +43,8 @@ pub mod events {
     pub const PASSWORD_RESET_REQUESTED: &str = "password_reset_requested";
     /// A password was set with a reset link (success, or a link that did not work).
     pub const PASSWORD_RESET: &str = "password_reset";
+    /// An address was proven with a verification link.
+    pub const EMAIL_VERIFIED: &str = "email_verified";
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -116,6 +116,8 @@ pub enum Key<'a> {
     /// Password reset mails requested for the submitted email, as typed.
     ResetRequests(&'a str),
     ResetIp(IpAddr),
+    /// Verification mails asked for by an account (its user id).
+    VerificationRequests(&'a str),
 }
 
 impl Key<'_> {
@@ -124,6 +126,7 @@ impl Key<'_> {
             Self::Account(email) => format!("account:{}", email_digest(email)),
             Self::ResetRequests(email) => format!("reset:{}", email_digest(email)),
             Self::ResetIp(ip) => format!("reset-ip:{}", canonical(*ip)),
+            Self::VerificationRequests(user_id) => format!("verify:{user_id}"),
             Self::Ip(ip) => format!("ip:{}", canonical(*ip)),
             Self::RegisterIp(ip) => format!("register-ip:{}", canonical(*ip)),
             Self::AccountsCreated(ip) => format!("accounts-ip:{}", canonical(*ip)),

@@ -182,6 +182,7 @@ async fn me(State(state): State<AppState>, auth: ApiSession) -> Result<Response,
     Ok(no_store(serde_json::json!({
         "id": user.id,
         "email": user.email,
+        "email_verified": user.email_verified,
         "name": user.name,
         "created_at": rfc3339(user.created_at),
         "updated_at": rfc3339(user.profile_updated_at),

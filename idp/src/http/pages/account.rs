@@ -20,6 +20,7 @@ use serde::Deserialize;
 use crate::accounts::PasswordChangeError;
 use crate::accounts::profile::NameChangeError;
 use crate::accounts::store as users;
+use crate::accounts::verification::ResendError;
 use crate::guards::audit::store::AuditRow;
 use crate::http::api::sessions::rfc3339;
 use crate::http::browser_session::{BrowserSession, SignedInUser};
@@ -53,6 +54,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route(endpoints::ACCOUNT_PASSWORD, post(change_password))
         .route(endpoints::ACCOUNT_NAME, post(change_name))
+        .route(endpoints::ACCOUNT_EMAIL_VERIFY, post(resend_verification))
 }
 
 /// The signed-in user, or the redirect to the sign-in page (which returns here).
@@ -132,6 +134,8 @@ async fn render(
     let page = AccountPage {
         ctx,
         email: &user.email,
+        email_verified: account.email_verified,
+        verify_path: endpoints::ACCOUNT_EMAIL_VERIFY,
         name,
         name_error,
         sessions: sessions
@@ -375,6 +379,41 @@ async fn change_password(
         name: None,
     };
     render(&state, ctx, &user, errors, StatusCode::UNPROCESSABLE_ENTITY).await
+}
+
+#[derive(Deserialize)]
+struct ResendForm {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+impl CsrfProtected for ResendForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
+#[tracing::instrument(skip_all)]
+async fn resend_verification(
+    State(state): State<AppState>,
+    session: BrowserSession,
+    CsrfForm(_form): CsrfForm<ResendForm>,
+) -> Result<Response, PageError> {
+    let user = match signed_in(&session).await? {
+        Ok(user) => user,
+        Err(redirect) => return Ok(redirect),
+    };
+    let notice = match state.accounts.resend_verification(&user.user_id).await {
+        Ok(()) => format!("We sent a new link to {}. It works for a day.", user.email),
+        Err(ResendError::AlreadyVerified) => "Your email address is already confirmed.".to_owned(),
+        Err(ResendError::Throttled { .. }) => {
+            "We already sent several links in the last hour. Use the newest one, or try again \
+             later."
+                .to_owned()
+        }
+        Err(ResendError::Unexpected(e)) => return Err(PageError::internal(&e)),
+    };
+    back_with(&session, &notice).await
 }
 
 #[derive(Deserialize)]

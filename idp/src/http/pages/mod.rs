@@ -4,10 +4,11 @@
 //! Every response under the page routes gets the browser security headers, and
 //! `Cache-Control: no-store` unless it says otherwise (pages carry forms, CSRF tokens
 //! and personal data). Error responses become the HTML error page ([`error`]). The
-//! browser routes (home, sign-in, registration, password reset, consent, the account
-//! page, `/authorize`, `/logout`) also get the session layer; the stylesheet does not.
+//! browser routes (home, sign-in, registration, password reset, email verification,
+//! consent, the account page, `/authorize`, `/logout`) also get the session layer; the stylesheet does not.
 
 pub mod account;
+pub mod email;
 pub mod error;
 pub mod login;
 pub mod recovery;

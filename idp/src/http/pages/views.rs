@@ -105,6 +105,13 @@ pub struct ResetPasswordPage<'a> {
     pub confirmation_error: Option<String>,
 }
 
+/// `GET /email/verify?token=...` with a live link: the address is now verified.
+#[derive(Template)]
+#[template(path = "email_verified.html")]
+pub struct EmailVerifiedPage {
+    pub ctx: PageContext,
+}
+
 /// What is wrong with each field of the registration form.
 #[derive(Default)]
 pub struct RegisterErrors {
@@ -225,6 +232,9 @@ impl PasswordErrors {
 pub struct AccountPage<'a> {
     pub ctx: PageContext,
     pub email: &'a str,
+    /// Whether the address was verified; the page asks to verify it otherwise.
+    pub email_verified: bool,
+    pub verify_path: &'static str,
     /// The display name field: the stored name, or what was submitted with an error.
     pub name: String,
     pub name_error: Option<String>,

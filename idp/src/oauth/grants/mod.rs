@@ -202,6 +202,7 @@ impl TokenService {
                         scope,
                         user: UserClaims {
                             email: &user.email,
+                            email_verified: user.email_verified,
                             name: user.name.as_deref(),
                             updated_at: user.profile_updated_at,
                         },
