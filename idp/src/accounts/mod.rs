@@ -6,6 +6,7 @@ pub mod email;
 pub mod hashing;
 pub mod password;
 pub mod profile;
+pub mod reauth;
 pub mod recovery;
 pub mod store;
 pub mod tokens;
@@ -24,6 +25,7 @@ use crate::accounts::hashing::PasswordHasher;
 use crate::accounts::password::CommonPasswords;
 use crate::accounts::password::{Password, PasswordError};
 use crate::accounts::profile::DisplayName;
+use crate::accounts::reauth::ReauthError;
 use crate::accounts::store::{self as users, InsertUserError};
 use crate::accounts::user_id::UserId;
 use crate::guards::audit::{Audit, Event, Outcome, events};
@@ -116,6 +118,16 @@ pub enum PasswordChangeError {
     Throttled { retry_after_secs: u64 },
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
+}
+
+impl From<ReauthError> for PasswordChangeError {
+    fn from(e: ReauthError) -> Self {
+        match e {
+            ReauthError::WrongCurrentPassword => Self::WrongCurrentPassword,
+            ReauthError::Throttled { retry_after_secs } => Self::Throttled { retry_after_secs },
+            ReauthError::Unexpected(e) => Self::Unexpected(e),
+        }
+    }
 }
 
 /// Where a credential check comes from (for throttling and the audit trail).
@@ -399,35 +411,9 @@ impl Accounts {
         ip: ClientIp,
         device: &Device,
     ) -> Result<(), PasswordChangeError> {
-        if let Some(ip) = ip
-            && let Some(retry_after_secs) = self.throttle.locked(Key::Ip(ip)).await?
-        {
-            return Err(PasswordChangeError::Throttled { retry_after_secs });
-        }
-        let user = users::find_by_id(&self.pool, user_id)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("A signed-in user has no account"))?;
-        let account = Key::Account(&user.email);
-        let locked = self.throttle.locked(account).await?.is_some();
-        let verified = self
-            .hasher
-            .verify(Password::for_login(current), Some(user.password_hash))
+        let user = self
+            .reauthenticate(user_id, current, ip, events::PASSWORD_CHANGED)
             .await?;
-        let event = Event::new(events::PASSWORD_CHANGED, Outcome::Failure)
-            .user(Some(user_id))
-            .ip(ip);
-        if locked || !verified {
-            self.audit
-                .record(event.detail("wrong_current_password"))
-                .await;
-            if !locked {
-                self.throttle
-                    .fail(account, &self.throttle.policies().account)
-                    .await?;
-            }
-            self.count_ip_failure(ip).await?;
-            return Err(PasswordChangeError::WrongCurrentPassword);
-        }
         let new = Password::parse(new, &self.common_passwords)?;
         let hash = self.hasher.hash(new).await?;
         let now = self.clock.now();
@@ -464,10 +450,11 @@ impl Accounts {
             "Password changed"
         );
         self.audit
-            .record(Event {
-                outcome: Outcome::Success,
-                ..event
-            })
+            .record(
+                Event::new(events::PASSWORD_CHANGED, Outcome::Success)
+                    .user(Some(user_id))
+                    .ip(ip),
+            )
             .await;
         Ok(())
     }
