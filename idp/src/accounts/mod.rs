@@ -3,6 +3,7 @@
 //! audit trail of all three); storage, hashing and the throttle counters are delegated.
 
 pub mod email;
+pub mod email_change;
 pub mod hashing;
 pub mod password;
 pub mod profile;
@@ -60,6 +61,8 @@ pub struct MailPolicy {
     /// The page an email verification link opens (the token goes in its query).
     pub email_verification_url: String,
     pub email_verification_ttl_secs: i64,
+    /// The page an email change link opens; it works as long as a verification link.
+    pub email_change_url: String,
 }
 
 #[derive(Debug)]

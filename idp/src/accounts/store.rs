@@ -111,6 +111,46 @@ fn record(
     }
 }
 
+/// Moves `user_id` to `email`, verified at `now` (its link was opened). `EmailTaken`
+/// if another account has it, or one that looks like it, by now.
+pub async fn change_email<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    user_id: &str,
+    email: &Email,
+    now: i64,
+) -> Result<(), InsertUserError> {
+    sqlx::query(
+        "UPDATE users SET email = $1, email_key = $2, email_verified_at = $3, updated_at = $3 \
+         WHERE id = $4",
+    )
+    .bind(email.as_ref())
+    .bind(email.confusable_key())
+    .bind(now)
+    .bind(user_id)
+    .execute(executor)
+    .await
+    .map_err(|e| {
+        if service_kit::db::is_unique_violation(&e) {
+            InsertUserError::EmailTaken
+        } else {
+            InsertUserError::Unexpected(anyhow::Error::new(e).context("Failed to change an email"))
+        }
+    })?;
+    Ok(())
+}
+
+/// Whether an account has `email` or an address that looks like it.
+pub async fn email_in_use(pool: &AnyPool, email: &Email) -> anyhow::Result<bool> {
+    let (count,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM users WHERE email = $1 OR email_key = $2")
+            .bind(email.as_ref())
+            .bind(email.confusable_key())
+            .fetch_one(pool)
+            .await
+            .context("Failed to look up an email")?;
+    Ok(count > 0)
+}
+
 /// Marks `email` verified for `user_id` if that is still the account's address (the
 /// first time counts). `true` if it was.
 pub async fn mark_email_verified<'e>(

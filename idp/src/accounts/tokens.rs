@@ -9,6 +9,8 @@ use sqlx::{Any, AnyConnection, AnyPool, Executor};
 pub enum Purpose {
     PasswordReset,
     EmailVerification,
+    /// The link's `email` is the new address.
+    EmailChange,
 }
 
 impl Purpose {
@@ -16,6 +18,7 @@ impl Purpose {
         match self {
             Self::PasswordReset => "password_reset",
             Self::EmailVerification => "email_verification",
+            Self::EmailChange => "email_change",
         }
     }
 }

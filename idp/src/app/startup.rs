@@ -100,6 +100,7 @@ impl Application {
                 http::endpoints::EMAIL_VERIFY_PAGE
             ),
             email_verification_ttl_secs: settings.email_verification_ttl_secs,
+            email_change_url: format!("{}{}", settings.issuer, http::endpoints::EMAIL_CHANGE_PAGE),
         };
         let accounts = Accounts::new(
             db.pool.clone(),

@@ -100,6 +100,70 @@ impl EmailVerification<'_> {
     }
 }
 
+/// To the new address: a single-use link that makes it the account's.
+pub struct EmailChangeConfirmation<'a> {
+    pub link: &'a str,
+    pub valid_for: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/email_change_confirmation.txt")]
+struct EmailChangeConfirmationText<'a> {
+    n: &'a EmailChangeConfirmation<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "mail/email_change_confirmation.html")]
+struct EmailChangeConfirmationHtml<'a> {
+    n: &'a EmailChangeConfirmation<'a>,
+}
+
+impl EmailChangeConfirmation<'_> {
+    pub fn to(&self, recipient: &str) -> anyhow::Result<Mail> {
+        Ok(Mail {
+            to: recipient.to_owned(),
+            subject: "Confirm your new email address".to_owned(),
+            text: EmailChangeConfirmationText { n: self }.render()?,
+            html: EmailChangeConfirmationHtml { n: self }.render()?,
+        })
+    }
+}
+
+/// To the old address: a change to `new_email` was asked for, or (`done`) made.
+pub struct EmailChangeNotice<'a> {
+    pub new_email: &'a str,
+    pub done: bool,
+    pub account_url: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/email_change_notice.txt")]
+struct EmailChangeNoticeText<'a> {
+    n: &'a EmailChangeNotice<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "mail/email_change_notice.html")]
+struct EmailChangeNoticeHtml<'a> {
+    n: &'a EmailChangeNotice<'a>,
+}
+
+impl EmailChangeNotice<'_> {
+    pub fn to(&self, recipient: &str) -> anyhow::Result<Mail> {
+        let subject = if self.done {
+            "Your email address was changed"
+        } else {
+            "A change of your email address was requested"
+        };
+        Ok(Mail {
+            to: recipient.to_owned(),
+            subject: subject.to_owned(),
+            text: EmailChangeNoticeText { n: self }.render()?,
+            html: EmailChangeNoticeHtml { n: self }.render()?,
+        })
+    }
+}
+
 /// How long a link works, as a message says it: "30 minutes", "24 hours".
 pub fn in_words(secs: i64) -> String {
     match secs {

@@ -12,6 +12,7 @@ mod browser_helpers;
 mod browser_pages;
 mod connections;
 mod discovery;
+mod email_change;
 mod health;
 mod helpers;
 mod housekeeping;

@@ -45,6 +45,10 @@ pub mod events {
     pub const PASSWORD_RESET: &str = "password_reset";
     /// An address was proven with a verification link.
     pub const EMAIL_VERIFIED: &str = "email_verified";
+    /// A change of address was asked for (success, or a wrong current password).
+    pub const EMAIL_CHANGE_REQUESTED: &str = "email_change_requested";
+    /// The new address was confirmed and is now the account's.
+    pub const EMAIL_CHANGED: &str = "email_changed";
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -18,7 +18,9 @@ use chrono::DateTime;
 use serde::Deserialize;
 
 use crate::accounts::PasswordChangeError;
+use crate::accounts::email_change::EmailChangeError;
 use crate::accounts::profile::NameChangeError;
+use crate::accounts::reauth::ReauthError;
 use crate::accounts::store as users;
 use crate::accounts::verification::ResendError;
 use crate::guards::audit::store::AuditRow;
@@ -55,6 +57,7 @@ pub fn routes() -> Router<AppState> {
         .route(endpoints::ACCOUNT_PASSWORD, post(change_password))
         .route(endpoints::ACCOUNT_NAME, post(change_name))
         .route(endpoints::ACCOUNT_EMAIL_VERIFY, post(resend_verification))
+        .route(endpoints::ACCOUNT_EMAIL, post(change_email))
 }
 
 /// The signed-in user, or the redirect to the sign-in page (which returns here).
@@ -99,6 +102,8 @@ struct FormErrors {
     password: PasswordErrors,
     /// The submitted name and what is wrong with it.
     name: Option<(String, String)>,
+    /// The submitted new address and what is wrong with the request.
+    email_change: Option<(String, String)>,
 }
 
 /// The account page as `user` sees it now.
@@ -114,6 +119,7 @@ async fn render(
         .await
         .map_err(|e| PageError::internal(&e))?
         .ok_or_else(|| PageError::internal(&anyhow::anyhow!("A signed-in user has no account")))?;
+    let (new_email, email_change_error) = errors.email_change.unzip();
     let (name, name_error) = match errors.name {
         Some((submitted, error)) => (submitted, Some(error)),
         None => (account.name.unwrap_or_default(), None),
@@ -133,9 +139,12 @@ async fn render(
     let access_lifetime = i64::try_from(state.config.access_token_ttl_secs).unwrap_or(i64::MAX);
     let page = AccountPage {
         ctx,
-        email: &user.email,
+        email: &account.email,
         email_verified: account.email_verified,
         verify_path: endpoints::ACCOUNT_EMAIL_VERIFY,
+        new_email: new_email.unwrap_or_default(),
+        email_change_error,
+        email_path: endpoints::ACCOUNT_EMAIL,
         name,
         name_error,
         sessions: sessions
@@ -376,7 +385,73 @@ async fn change_password(
     let ctx = session.page_context().await?;
     let errors = FormErrors {
         password: errors,
-        name: None,
+        ..FormErrors::default()
+    };
+    render(&state, ctx, &user, errors, StatusCode::UNPROCESSABLE_ENTITY).await
+}
+
+#[derive(Deserialize)]
+struct EmailForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    new_email: String,
+    #[serde(default)]
+    current_password: String,
+}
+
+impl CsrfProtected for EmailForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
+#[tracing::instrument(skip_all)]
+async fn change_email(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    session: BrowserSession,
+    CsrfForm(form): CsrfForm<EmailForm>,
+) -> Result<Response, PageError> {
+    let user = match signed_in(&session).await? {
+        Ok(user) => user,
+        Err(redirect) => return Ok(redirect),
+    };
+    let requested = state
+        .accounts
+        .request_email_change(&user.user_id, form.current_password, &form.new_email, ip)
+        .await;
+    let error = match requested {
+        Ok(new) => {
+            let notice = format!(
+                "We sent a link to {}. Your address changes when you open it.",
+                new.as_ref()
+            );
+            return back_with(&session, &notice).await;
+        }
+        Err(EmailChangeError::Reauth(ReauthError::Throttled { retry_after_secs })) => {
+            return Ok(too_many_requests(
+                retry_after_secs,
+                "Too many wrong passwords from your network. Wait a few minutes, then try \
+                 again.",
+            ));
+        }
+        Err(EmailChangeError::Reauth(ReauthError::WrongCurrentPassword)) => {
+            WRONG_CURRENT_PASSWORD.to_owned()
+        }
+        Err(EmailChangeError::EmailTaken) => {
+            "Another account uses this address, or one that looks like it.".to_owned()
+        }
+        Err(EmailChangeError::SameAddress) => "That is already your address.".to_owned(),
+        Err(EmailChangeError::InvalidEmail(e)) => e.to_string(),
+        Err(
+            EmailChangeError::Reauth(ReauthError::Unexpected(e)) | EmailChangeError::Unexpected(e),
+        ) => return Err(PageError::internal(&e)),
+    };
+    let ctx = session.page_context().await?;
+    let errors = FormErrors {
+        email_change: Some((form.new_email, error)),
+        ..FormErrors::default()
     };
     render(&state, ctx, &user, errors, StatusCode::UNPROCESSABLE_ENTITY).await
 }
@@ -446,8 +521,8 @@ async fn change_name(
         Err(NameChangeError::Invalid(e)) => {
             let ctx = session.page_context().await?;
             let errors = FormErrors {
-                password: PasswordErrors::default(),
                 name: Some((form.name, e.to_string())),
+                ..FormErrors::default()
             };
             render(&state, ctx, &user, errors, StatusCode::UNPROCESSABLE_ENTITY).await
         }

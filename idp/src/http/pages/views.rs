@@ -105,11 +105,13 @@ pub struct ResetPasswordPage<'a> {
     pub confirmation_error: Option<String>,
 }
 
-/// `GET /email/verify?token=...` with a live link: the address is now verified.
+/// What a link from a mail did ("Email address confirmed").
 #[derive(Template)]
-#[template(path = "email_verified.html")]
-pub struct EmailVerifiedPage {
+#[template(path = "done.html")]
+pub struct DonePage<'a> {
     pub ctx: PageContext,
+    pub title: &'a str,
+    pub message: &'a str,
 }
 
 /// What is wrong with each field of the registration form.
@@ -235,6 +237,10 @@ pub struct AccountPage<'a> {
     /// Whether the address was verified; the page asks to verify it otherwise.
     pub email_verified: bool,
     pub verify_path: &'static str,
+    /// The change-of-address form: what was submitted, and what is wrong with it.
+    pub new_email: String,
+    pub email_change_error: Option<String>,
+    pub email_path: &'static str,
     /// The display name field: the stored name, or what was submitted with an error.
     pub name: String,
     pub name_error: Option<String>,
