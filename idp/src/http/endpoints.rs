@@ -54,6 +54,7 @@ pub const EMAIL_VERIFY: &str = "/auth/email/verify";
 pub const EMAIL_VERIFY_RESEND: &str = "/auth/email/verify/resend";
 pub const ACCOUNT_EMAIL_VERIFY: &str = "/account/email/verify";
 pub const ACCOUNT_EMAIL: &str = "/account/email";
+pub const ACCOUNT_DELETE: &str = "/account/delete";
 pub const EMAIL_CHANGE_PAGE: &str = "/email/change";
 pub const EMAIL: &str = "/auth/email";
 pub const EMAIL_CHANGE_CONFIRM: &str = "/auth/email/change/confirm";

@@ -164,6 +164,34 @@ impl EmailChangeNotice<'_> {
     }
 }
 
+/// The last message to a deleted account's address.
+pub struct AccountDeleted<'a> {
+    pub when: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/account_deleted.txt")]
+struct AccountDeletedText<'a> {
+    n: &'a AccountDeleted<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "mail/account_deleted.html")]
+struct AccountDeletedHtml<'a> {
+    n: &'a AccountDeleted<'a>,
+}
+
+impl AccountDeleted<'_> {
+    pub fn to(&self, recipient: &str) -> anyhow::Result<Mail> {
+        Ok(Mail {
+            to: recipient.to_owned(),
+            subject: "Your account was deleted".to_owned(),
+            text: AccountDeletedText { n: self }.render()?,
+            html: AccountDeletedHtml { n: self }.render()?,
+        })
+    }
+}
+
 /// How long a link works, as a message says it: "30 minutes", "24 hours".
 pub fn in_words(secs: i64) -> String {
     match secs {

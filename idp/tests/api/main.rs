@@ -11,6 +11,7 @@ mod browser;
 mod browser_helpers;
 mod browser_pages;
 mod connections;
+mod deletion;
 mod discovery;
 mod email_change;
 mod health;

@@ -49,6 +49,9 @@ pub mod events {
     pub const EMAIL_CHANGE_REQUESTED: &str = "email_change_requested";
     /// The new address was confirmed and is now the account's.
     pub const EMAIL_CHANGED: &str = "email_changed";
+    /// An account deleted by its owner (success, or a wrong current password); the
+    /// account's earlier events keep only their time, kind, outcome and user id.
+    pub const ACCOUNT_DELETED: &str = "account_deleted";
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

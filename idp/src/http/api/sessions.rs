@@ -4,7 +4,8 @@
 //! session therefore cuts these calls off at once, while resource servers keep
 //! accepting its access tokens until they expire.
 //!
-//! - `GET /auth/me`: the account; `PATCH /auth/me` changes its display name.
+//! - `GET /auth/me`: the account; `PATCH /auth/me` changes its display name;
+//!   `DELETE /auth/me {"current_password"}` deletes it.
 //! - `GET /auth/session`: this session. `POST /auth/activity`: "still here" (moves the
 //!   idle timeout); `GET /auth/activity`: recent sign-in attempts on the account.
 //! - `GET /auth/sessions`: every live session; `DELETE /auth/sessions/{id}` ends one,
@@ -24,6 +25,7 @@ use service_kit::api_error::{ApiError, ApiJson};
 
 use crate::accounts::PasswordChangeError;
 use crate::accounts::profile::{DisplayNameError, NameChangeError};
+use crate::accounts::reauth::ReauthError;
 use crate::accounts::store as users;
 use crate::guards::audit::store::AuditRow;
 use crate::http::client_ip::ClientIp;
@@ -41,7 +43,10 @@ const MAX_BODY_BYTES: usize = 4 * 1024;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route(endpoints::ME, get(me).patch(change_name))
+        .route(
+            endpoints::ME,
+            get(me).patch(change_name).delete(delete_account),
+        )
         .route(endpoints::SESSION, get(current_session))
         .route(endpoints::ACTIVITY, get(activity).post(still_here))
         .route(
@@ -194,6 +199,41 @@ async fn me(State(state): State<AppState>, auth: ApiSession) -> Result<Response,
 struct NameChange {
     /// Blank removes the name.
     name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Deletion {
+    current_password: String,
+}
+
+/// `DELETE /auth/me {"current_password"}`: the account and everything hanging on it.
+#[tracing::instrument(skip_all)]
+async fn delete_account(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    auth: ApiSession,
+    ApiJson(body): ApiJson<Deletion>,
+) -> Result<Response, ApiError> {
+    state
+        .accounts
+        .delete_account(&auth.session.user_id, body.current_password, ip)
+        .await
+        .map_err(|e| match e {
+            ReauthError::WrongCurrentPassword => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "wrong_current_password",
+                "The current password is incorrect.",
+            ),
+            ReauthError::Throttled { retry_after_secs } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                "Too many failed attempts from this address. Retry later.",
+            )
+            .with_header(header::RETRY_AFTER, HeaderValue::from(retry_after_secs)),
+            ReauthError::Unexpected(e) => ApiError::internal(&e),
+        })?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// 422 `invalid_name`, from registration or a name change.

@@ -30,7 +30,7 @@ use crate::http::client_ip::ClientIp;
 use crate::http::endpoints;
 use crate::http::oauth::authorize::see_other;
 use crate::http::pages::login::{CsrfForm, CsrfProtected, login_returning_to, too_many_requests};
-use crate::http::pages::views::{AccountPage, ActivityLine, PasswordErrors, SessionLine};
+use crate::http::pages::views::{AccountPage, ActivityLine, DonePage, PasswordErrors, SessionLine};
 use crate::http::pages::{self, PageContext, PageError};
 use crate::http::state::AppState;
 use crate::sessions::device::Device;
@@ -58,6 +58,7 @@ pub fn routes() -> Router<AppState> {
         .route(endpoints::ACCOUNT_NAME, post(change_name))
         .route(endpoints::ACCOUNT_EMAIL_VERIFY, post(resend_verification))
         .route(endpoints::ACCOUNT_EMAIL, post(change_email))
+        .route(endpoints::ACCOUNT_DELETE, post(delete_account))
 }
 
 /// The signed-in user, or the redirect to the sign-in page (which returns here).
@@ -104,6 +105,7 @@ struct FormErrors {
     name: Option<(String, String)>,
     /// The submitted new address and what is wrong with the request.
     email_change: Option<(String, String)>,
+    delete: Option<String>,
 }
 
 /// The account page as `user` sees it now.
@@ -145,6 +147,8 @@ async fn render(
         new_email: new_email.unwrap_or_default(),
         email_change_error,
         email_path: endpoints::ACCOUNT_EMAIL,
+        delete_error: errors.delete,
+        delete_path: endpoints::ACCOUNT_DELETE,
         name,
         name_error,
         sessions: sessions
@@ -385,6 +389,73 @@ async fn change_password(
     let ctx = session.page_context().await?;
     let errors = FormErrors {
         password: errors,
+        ..FormErrors::default()
+    };
+    render(&state, ctx, &user, errors, StatusCode::UNPROCESSABLE_ENTITY).await
+}
+
+#[derive(Deserialize)]
+struct DeleteForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    current_password: String,
+    /// The "I understand" checkbox: absent unless ticked.
+    confirm: Option<String>,
+}
+
+impl CsrfProtected for DeleteForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
+#[tracing::instrument(skip_all)]
+async fn delete_account(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    session: BrowserSession,
+    CsrfForm(form): CsrfForm<DeleteForm>,
+) -> Result<Response, PageError> {
+    let user = match signed_in(&session).await? {
+        Ok(user) => user,
+        Err(redirect) => return Ok(redirect),
+    };
+    let error = if form.confirm.is_none() {
+        "Tick the box to confirm that you want to delete your account.".to_owned()
+    } else {
+        match state
+            .accounts
+            .delete_account(&user.user_id, form.current_password, ip)
+            .await
+        {
+            Ok(()) => {
+                session
+                    .sign_out()
+                    .await
+                    .map_err(|e| PageError::internal(&e))?;
+                return Ok(pages::render(&DonePage {
+                    ctx: PageContext::without_form(),
+                    title: "Your account was deleted",
+                    message: "Your account, its sessions and everything it allowed applications \
+                              to do are gone. We sent a last message to its address.",
+                    next: (endpoints::HOME, "Go to the home page"),
+                }));
+            }
+            Err(ReauthError::WrongCurrentPassword) => WRONG_CURRENT_PASSWORD.to_owned(),
+            Err(ReauthError::Throttled { retry_after_secs }) => {
+                return Ok(too_many_requests(
+                    retry_after_secs,
+                    "Too many wrong passwords from your network. Wait a few minutes, then \
+                     try again.",
+                ));
+            }
+            Err(ReauthError::Unexpected(e)) => return Err(PageError::internal(&e)),
+        }
+    };
+    let ctx = session.page_context().await?;
+    let errors = FormErrors {
+        delete: Some(error),
         ..FormErrors::default()
     };
     render(&state, ctx, &user, errors, StatusCode::UNPROCESSABLE_ENTITY).await

@@ -40,6 +40,7 @@ async fn verify(
             title: "Email address confirmed",
             message: "Thank you: your email address is confirmed. Applications you sign in \
                       to can now rely on it.",
+            next: (endpoints::ACCOUNT_PAGE, "Go to your account"),
         })),
         Err(VerifyError::InvalidLink) => Err(PageError::new(
             StatusCode::BAD_REQUEST,
@@ -62,6 +63,7 @@ async fn change(
             title: "Email address changed",
             message: "Your account now signs in with this address, and mail about it comes \
                       here.",
+            next: (endpoints::ACCOUNT_PAGE, "Go to your account"),
         })),
         Err(ConfirmEmailChangeError::InvalidLink) => Err(PageError::new(
             StatusCode::BAD_REQUEST,

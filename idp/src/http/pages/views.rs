@@ -112,6 +112,8 @@ pub struct DonePage<'a> {
     pub ctx: PageContext,
     pub title: &'a str,
     pub message: &'a str,
+    /// Where to go next: the path and its label.
+    pub next: (&'a str, &'a str),
 }
 
 /// What is wrong with each field of the registration form.
@@ -237,6 +239,9 @@ pub struct AccountPage<'a> {
     /// Whether the address was verified; the page asks to verify it otherwise.
     pub email_verified: bool,
     pub verify_path: &'static str,
+    /// What is wrong with the account deletion form.
+    pub delete_error: Option<String>,
+    pub delete_path: &'static str,
     /// The change-of-address form: what was submitted, and what is wrong with it.
     pub new_email: String,
     pub email_change_error: Option<String>,
