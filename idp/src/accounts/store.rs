@@ -54,14 +54,17 @@ pub async fn insert<'e>(
     .bind(user.now)
     .execute(executor)
     .await
-    .map_err(|e| {
-        if service_kit::db::is_unique_violation(&e) {
-            InsertUserError::EmailTaken
-        } else {
-            InsertUserError::Unexpected(anyhow::Error::new(e).context("Failed to insert a user"))
-        }
-    })?;
+    .map_err(|e| taken_or(e, "Failed to insert a user"))?;
     Ok(())
+}
+
+/// A unique violation (the address, or one that looks like it) as `EmailTaken`.
+fn taken_or(e: sqlx::Error, context: &'static str) -> InsertUserError {
+    if service_kit::db::is_unique_violation(&e) {
+        InsertUserError::EmailTaken
+    } else {
+        InsertUserError::Unexpected(anyhow::Error::new(e).context(context))
+    }
 }
 
 type UserRow = (
@@ -129,13 +132,7 @@ pub async fn change_email<'e>(
     .bind(user_id)
     .execute(executor)
     .await
-    .map_err(|e| {
-        if service_kit::db::is_unique_violation(&e) {
-            InsertUserError::EmailTaken
-        } else {
-            InsertUserError::Unexpected(anyhow::Error::new(e).context("Failed to change an email"))
-        }
-    })?;
+    .map_err(|e| taken_or(e, "Failed to change an email"))?;
     Ok(())
 }
 

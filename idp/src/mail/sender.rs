@@ -104,8 +104,7 @@ impl Sender {
             Err(error) => {
                 let dead = message.attempts >= i64::from(self.config.max_attempts);
                 let next = now + retry_delay(message.attempts);
-                store::mark_failed(&self.pool, &message.id, &error, next, dead.then_some(now))
-                    .await?;
+                store::mark_failed(&self.pool, message, &error, next, dead.then_some(now)).await?;
                 if dead {
                     tracing::error!(mail_id = %message.id, attempts = message.attempts, error, "Mail gave up: a dead letter for `idp mail retry`");
                 } else {

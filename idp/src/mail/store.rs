@@ -112,23 +112,25 @@ pub async fn mark_sent(pool: &AnyPool, id: &str, now: i64) -> anyhow::Result<()>
     Ok(())
 }
 
-/// This attempt failed: try again at `next_attempt_at`, or give up (`failed_at`) when
-/// `dead` says so.
+/// Attempt number `attempt` failed: try again at `next_attempt_at`, or give up
+/// (`failed_at`) when `dead_at` says so. An attempt overtaken by a later one (its lease
+/// ran out mid-send) changes nothing: the later one decides.
 pub async fn mark_failed(
     pool: &AnyPool,
-    id: &str,
+    claimed: &Claimed,
     error: &str,
     next_attempt_at: i64,
     dead_at: Option<i64>,
 ) -> anyhow::Result<()> {
     sqlx::query(
         "UPDATE mail_outbox SET last_error = $1, next_attempt_at = $2, failed_at = $3, \
-         lease_until = 0 WHERE id = $4",
+         lease_until = 0 WHERE id = $4 AND attempts = $5 AND sent_at IS NULL",
     )
     .bind(error)
     .bind(next_attempt_at)
     .bind(dead_at)
-    .bind(id)
+    .bind(&claimed.id)
+    .bind(claimed.attempts)
     .execute(pool)
     .await
     .context("Failed to record a failed delivery")?;

@@ -315,13 +315,7 @@ async fn a_person_who_forgot_their_password_resets_it_by_mail_in_chromium() {
         wait_for_xpath(&browser, "//h1[. = 'Reset your password']").await;
         assert_no_console_errors(&browser, "the forgot-password page").await;
         fill(&browser, "email", email).await;
-        browser
-            .form(Locator::XPath("//form[.//input[@name='email']]"))
-            .await
-            .unwrap()
-            .submit()
-            .await
-            .unwrap();
+        submit_form_with(&browser, "email").await;
         wait_for_xpath(&browser, "//p[contains(., 'If an account uses')]").await;
         assert_no_console_errors(&browser, "the link-sent page").await;
 
@@ -331,13 +325,7 @@ async fn a_person_who_forgot_their_password_resets_it_by_mail_in_chromium() {
         assert_no_console_errors(&browser, "the new-password page").await;
         fill(&browser, "password", new_password).await;
         fill(&browser, "password_confirmation", new_password).await;
-        browser
-            .form(Locator::XPath("//form[.//input[@name='token']]"))
-            .await
-            .unwrap()
-            .submit()
-            .await
-            .unwrap();
+        submit_form_with(&browser, "token").await;
         let notice = wait_for(&browser, "div.notice").await;
         assert_eq!(
             notice.text().await.unwrap(),
@@ -347,13 +335,7 @@ async fn a_person_who_forgot_their_password_resets_it_by_mail_in_chromium() {
 
         fill(&browser, "email", email).await;
         fill(&browser, "password", new_password).await;
-        browser
-            .form(Locator::XPath("//form[.//input[@name='password']]"))
-            .await
-            .unwrap()
-            .submit()
-            .await
-            .unwrap();
+        submit_form_with(&browser, "password").await;
         wait_for_url(&browser, &app.url("/")).await;
         wait_for(&browser, "a[href='/account']").await;
         assert_no_console_errors(&browser, "home after signing in anew").await;
@@ -370,8 +352,14 @@ async fn sign_in_on_the_page(browser: &Client, email: &str) {
     let password = wait_for(browser, "input[name=password]").await;
     fill(browser, "email", email).await;
     password.send_keys(PASSWORD).await.unwrap();
+    submit_form_with(browser, "password").await;
+}
+
+/// Submits the form that has an input named `input`.
+async fn submit_form_with(browser: &Client, input: &str) {
+    let xpath = format!("//form[.//input[@name='{input}']]");
     browser
-        .form(Locator::XPath("//form[.//input[@name='password']]"))
+        .form(Locator::XPath(&xpath))
         .await
         .unwrap()
         .submit()

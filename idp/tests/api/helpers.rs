@@ -226,3 +226,16 @@ pub async fn error_code(response: Response) -> String {
     assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
     body["error"].as_str().unwrap().to_owned()
 }
+
+/// Status, headers (minus the per-response `date` and `x-request-id`) and body.
+pub async fn answer(response: Response) -> (u16, Vec<(String, String)>, String) {
+    let status = response.status().as_u16();
+    let mut headers: Vec<(String, String)> = response
+        .headers()
+        .iter()
+        .filter(|(name, _)| !matches!(name.as_str(), "date" | "x-request-id"))
+        .map(|(name, value)| (name.to_string(), value.to_str().unwrap().to_owned()))
+        .collect();
+    headers.sort();
+    (status, headers, response.text().await.unwrap())
+}

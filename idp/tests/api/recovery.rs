@@ -8,7 +8,7 @@ use reqwest::Response;
 use serde_json::json;
 
 use crate::browser_helpers::{browser, csrf_token, hidden, page, post_form};
-use crate::helpers::{PASSWORD, TestApp, error_code, spawn_app_with_clock};
+use crate::helpers::{PASSWORD, TestApp, answer, error_code, spawn_app_with_clock};
 use crate::smtp_sink::{SmtpSink, link};
 
 const EMAIL: &str = "ada@example.com";
@@ -51,19 +51,6 @@ pub async fn reset_link(app: &TestApp, sink: &SmtpSink, index: usize) -> String 
 
 fn token_of(link: &str) -> &str {
     link.split_once("token=").unwrap().1
-}
-
-/// Status, headers (minus `date` and `x-request-id`) and body.
-async fn answer(response: Response) -> (u16, Vec<(String, String)>, String) {
-    let status = response.status().as_u16();
-    let mut headers: Vec<(String, String)> = response
-        .headers()
-        .iter()
-        .filter(|(name, _)| !matches!(name.as_str(), "date" | "x-request-id"))
-        .map(|(name, value)| (name.to_string(), value.to_str().unwrap().to_owned()))
-        .collect();
-    headers.sort();
-    (status, headers, response.text().await.unwrap())
 }
 
 #[tokio::test]

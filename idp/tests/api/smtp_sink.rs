@@ -151,7 +151,17 @@ pub fn part(message: &str, content_type: &str) -> String {
     let body_start = rest.find("\r\n\r\n").unwrap() + 4;
     let headers = &rest[..body_start];
     let body = &rest[body_start..];
-    let body = &body[..body.find("\r\n--").unwrap_or(body.len())];
+    // The part ends at the multipart boundary, not at any line starting with "--": a
+    // quoted-printable line break can fall just before a token's "--".
+    let boundary = message
+        .split("boundary=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no multipart boundary in {message}"));
+    let end = body
+        .find(&format!("\r\n--{boundary}"))
+        .unwrap_or(body.len());
+    let body = &body[..end];
     if headers.contains("quoted-printable") {
         quoted_printable(body)
     } else {

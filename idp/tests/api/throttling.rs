@@ -9,24 +9,11 @@ use service_kit::clock::Clock;
 use service_kit::testing::fresh_database;
 
 use crate::browser_helpers::{assert_page_headers, browser, csrf_token, page};
-use crate::helpers::{PASSWORD, TestApp, error_code, spawn_app_with, spawn_app_with_clock};
+use crate::helpers::{PASSWORD, TestApp, answer, error_code, spawn_app_with, spawn_app_with_clock};
 use crate::oauth_helpers::{Auth, TestClient, oauth_error, post_form, service_client};
 
 const VICTIM: &str = "victim@example.com";
 const WRONG: &str = "wrong password here";
-
-/// Status, headers (minus the per-response `date` and `x-request-id`) and body.
-async fn answer(response: Response) -> (u16, Vec<(String, String)>, String) {
-    let status = response.status().as_u16();
-    let mut headers: Vec<(String, String)> = response
-        .headers()
-        .iter()
-        .filter(|(name, _)| !matches!(name.as_str(), "date" | "x-request-id"))
-        .map(|(name, value)| (name.to_string(), value.to_str().unwrap().to_owned()))
-        .collect();
-    headers.sort();
-    (status, headers, response.text().await.unwrap())
-}
 
 fn retry_after(response: &Response) -> u64 {
     response.headers()["retry-after"]

@@ -23,10 +23,11 @@ pub fn routes() -> Router<AppState> {
         .route(endpoints::EMAIL_CHANGE_PAGE, get(change))
 }
 
+/// The query of a page a mailed link opens.
 #[derive(Deserialize)]
-struct LinkQuery {
+pub struct LinkQuery {
     #[serde(default)]
-    token: String,
+    pub token: String,
 }
 
 async fn verify(

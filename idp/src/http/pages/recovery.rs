@@ -16,6 +16,7 @@ use crate::http::browser_session::BrowserSession;
 use crate::http::client_ip::ClientIp;
 use crate::http::endpoints;
 use crate::http::oauth::authorize::see_other;
+use crate::http::pages::email::LinkQuery;
 use crate::http::pages::login::{CsrfForm, CsrfProtected, too_many_requests};
 use crate::http::pages::views::{ForgotPasswordPage, ResetPasswordPage};
 use crate::http::pages::{self, PageError};
@@ -89,12 +90,6 @@ async fn forgot(
         email: form.email.trim(),
         sent: true,
     }))
-}
-
-#[derive(Deserialize)]
-struct LinkQuery {
-    #[serde(default)]
-    token: String,
 }
 
 async fn reset_page(
