@@ -294,3 +294,50 @@ async fn two_instances_on_one_database_do_not_send_a_message_twice() {
     }
     assert_eq!(sink.received().len(), 2 * people.len());
 }
+
+/// An attempt whose lease ran out mid-send is overtaken by a later one, and its failure,
+/// recorded last, changes nothing: it neither reschedules the message nor takes it out
+/// of the dead letters.
+#[tokio::test]
+async fn an_overtaken_attempt_does_not_decide_the_outcome() {
+    let sink = SmtpSink::start().await;
+    sink.refuse_with(Some("451 4.3.0 Busy"));
+    let app = app_mailing_to(&sink, |s| s.mail_max_attempts = 3).await;
+    app.register("ada@example.com").await;
+    change_password(&app, "ada@example.com", NEW_PASSWORD).await;
+    first_attempt_over(&app).await;
+    let pool = &app.db.pool;
+    let notice = |claimed: Vec<idp::mail::store::Claimed>| {
+        claimed
+            .into_iter()
+            .find(|m| m.message.contains(&format!("Subject: {NOTICE}")))
+            .expect("the notice is due")
+    };
+    let t = app.clock.now().timestamp() + 3600;
+    let overtaken = notice(
+        idp::mail::store::claim_due(pool, t, t + 120, 10)
+            .await
+            .unwrap(),
+    );
+    // Its lease runs out before it is done: another attempt claims the message.
+    let later = notice(
+        idp::mail::store::claim_due(pool, t + 200, t + 320, 10)
+            .await
+            .unwrap(),
+    );
+    assert_eq!((overtaken.attempts, later.attempts), (2, 3));
+    idp::mail::store::mark_failed(pool, &later, "later", t + 900, Some(t + 200))
+        .await
+        .unwrap();
+    idp::mail::store::mark_failed(pool, &overtaken, "overtaken", t + 400, None)
+        .await
+        .unwrap();
+    let (last_error, failed_at): (String, Option<i64>) =
+        sqlx::query_as("SELECT last_error, failed_at FROM mail_outbox WHERE subject = $1")
+            .bind(NOTICE)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert_eq!(last_error, "later");
+    assert_eq!(failed_at, Some(t + 200), "still a dead letter");
+}
