@@ -10,7 +10,7 @@ use anyhow::Context;
 use crate::accounts::reauth::ReauthError;
 use crate::accounts::{Accounts, ClientIp};
 use crate::guards::audit::{Event, Outcome, events};
-use crate::mail::messages::AccountDeleted;
+use crate::mail::messages::{AccountDeleted, NOTICE_TIME};
 
 impl Accounts {
     #[tracing::instrument(skip_all)]
@@ -25,7 +25,7 @@ impl Accounts {
             .await?;
         let now = self.clock.now();
         let notice = AccountDeleted {
-            when: &now.format("%-d %b %Y, %H:%M UTC").to_string(),
+            when: &now.format(NOTICE_TIME).to_string(),
         }
         .to(&user.email)?;
         let mut tx = self.pool.begin().await.context("Failed to begin")?;

@@ -14,7 +14,8 @@ use crate::accounts::tokens::{self, NewToken, Purpose};
 use crate::accounts::{Accounts, ClientIp};
 use crate::guards::audit::{Event, Outcome, events};
 use crate::guards::secrets;
-use crate::mail::messages::{EmailChangeConfirmation, EmailChangeNotice, in_words};
+use crate::mail::messages::{EmailChangeConfirmation, EmailChangeNotice, NOTICE_TIME, in_words};
+use crate::sessions::device::Device;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EmailChangeError {
@@ -53,6 +54,7 @@ impl Accounts {
         current_password: String,
         new_email: &str,
         ip: ClientIp,
+        device: &Device,
     ) -> Result<Email, EmailChangeError> {
         let user = self
             .reauthenticate(
@@ -70,16 +72,22 @@ impl Accounts {
             return Err(EmailChangeError::EmailTaken);
         }
         let token = secrets::random_token(32);
-        let now = self.clock.now().timestamp();
+        let now = self.clock.now();
+        let when = now.format(NOTICE_TIME).to_string();
+        let now = now.timestamp();
         let link = format!("{}?token={token}", self.mail.email_change_url);
         let confirmation = EmailChangeConfirmation {
             link: &link,
             valid_for: &in_words(self.mail.email_verification_ttl_secs),
         }
         .to(new.as_ref())?;
+        let device_label = Device::label(Some(&device.description), device.user_agent.as_deref());
+        let ip_text = ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
         let notice = EmailChangeNotice {
             new_email: new.as_ref(),
             done: false,
+            when: &when,
+            origin: Some((&device_label, &ip_text)),
             account_url: &self.mail.account_url,
         }
         .to(&user.email)?;
@@ -113,7 +121,9 @@ impl Accounts {
     #[tracing::instrument(skip_all)]
     pub async fn confirm_email_change(&self, token: &str) -> Result<(), ConfirmEmailChangeError> {
         let token_hash = secrets::hash(token);
-        let now = self.clock.now().timestamp();
+        let now = self.clock.now();
+        let when = now.format(NOTICE_TIME).to_string();
+        let now = now.timestamp();
         let Some(link) =
             tokens::find_live(&self.pool, &token_hash, Purpose::EmailChange, now).await?
         else {
@@ -126,6 +136,8 @@ impl Accounts {
         let notice = EmailChangeNotice {
             new_email: new.as_ref(),
             done: true,
+            when: &when,
+            origin: None,
             account_url: &self.mail.account_url,
         }
         .to(&user.email)?;

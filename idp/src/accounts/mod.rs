@@ -33,7 +33,7 @@ use crate::accounts::user_id::UserId;
 use crate::guards::audit::{Audit, Event, Outcome, events};
 use crate::guards::throttle::{Key, Throttle};
 use crate::mail::Outbox;
-use crate::mail::messages::PasswordChanged;
+use crate::mail::messages::{NOTICE_TIME, PasswordChanged};
 use crate::oauth::store::grants;
 use crate::sessions::device::Device;
 use crate::sessions::records::{EndReason, UserSessions};
@@ -422,7 +422,7 @@ impl Accounts {
         let hash = self.hasher.hash(new).await?;
         let now = self.clock.now();
         let notice = PasswordChanged {
-            when: &now.format("%-d %b %Y, %H:%M UTC").to_string(),
+            when: &now.format(NOTICE_TIME).to_string(),
             device: &Device::label(Some(&device.description), device.user_agent.as_deref()),
             ip: &ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string()),
             account_url: &self.mail.account_url,

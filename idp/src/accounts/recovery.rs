@@ -25,7 +25,7 @@ use crate::accounts::{Accounts, ClientIp};
 use crate::guards::audit::{Event, Outcome, events};
 use crate::guards::secrets;
 use crate::guards::throttle::{Key, Rate};
-use crate::mail::messages::{PasswordChanged, PasswordReset, in_words};
+use crate::mail::messages::{NOTICE_TIME, PasswordChanged, PasswordReset, in_words};
 use crate::oauth::store::grants;
 use crate::sessions::device::Device;
 use crate::sessions::records::EndReason;
@@ -175,7 +175,7 @@ impl Accounts {
         let password = Password::parse(new, &self.common_passwords)?;
         let hash = self.hasher.hash(password).await?;
         let notice = PasswordChanged {
-            when: &now.format("%-d %b %Y, %H:%M UTC").to_string(),
+            when: &now.format(NOTICE_TIME).to_string(),
             device: &Device::label(Some(&device.description), device.user_agent.as_deref()),
             ip: &ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string()),
             account_url: &self.mail.account_url,

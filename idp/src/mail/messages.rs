@@ -133,6 +133,10 @@ impl EmailChangeConfirmation<'_> {
 pub struct EmailChangeNotice<'a> {
     pub new_email: &'a str,
     pub done: bool,
+    /// "3 Dec 2026, 14:05 UTC".
+    pub when: &'a str,
+    /// Where the request came from (not known for the confirmation, a link opened).
+    pub origin: Option<(&'a str, &'a str)>,
     pub account_url: &'a str,
 }
 
@@ -191,6 +195,9 @@ impl AccountDeleted<'_> {
         })
     }
 }
+
+/// How a notice says when something happened: "3 Dec 2026, 14:05 UTC".
+pub const NOTICE_TIME: &str = "%-d %b %Y, %H:%M UTC";
 
 /// How long a link works, as a message says it: "30 minutes", "24 hours".
 pub fn in_words(secs: i64) -> String {

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::browser_helpers::{browser, csrf_token, page, post_form, sign_in as sign_in_on_page};
 use crate::helpers::{PASSWORD, TestApp, error_code};
 use crate::recovery::app_with_sink;
-use crate::smtp_sink::{SmtpSink, link};
+use crate::smtp_sink::{SmtpSink, link, part};
 
 const OLD: &str = "ada@example.com";
 const NEW: &str = "ada.king@example.org";
@@ -67,6 +67,10 @@ async fn the_address_changes_only_when_the_new_one_confirms_and_the_old_one_is_t
         .wait_for_subject("A change of your email address was requested", 1)
         .await;
     assert_eq!(told[0].to, [OLD]);
+    let text = part(&told[0].data, "text/plain");
+    for fact in [NEW, " UTC", "127.0.0.1", "Device:"] {
+        assert!(text.contains(fact), "the notice lacks {fact:?}: {text}");
+    }
     let link = change_link(&app, &sink, NEW, 0).await;
     // Until the link is opened, nothing changed.
     assert_eq!(app.post_login(OLD, PASSWORD).await.status(), 200);

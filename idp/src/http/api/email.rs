@@ -18,6 +18,7 @@ use crate::http::api::sessions::ApiSession;
 use crate::http::client_ip::ClientIp;
 use crate::http::endpoints;
 use crate::http::state::AppState;
+use crate::sessions::device::Device;
 
 const MAX_BODY_BYTES: usize = 4 * 1024;
 
@@ -89,6 +90,7 @@ struct Change {
 async fn change(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    device: Device,
     auth: ApiSession,
     ApiJson(body): ApiJson<Change>,
 ) -> Result<Response, ApiError> {
@@ -99,6 +101,7 @@ async fn change(
             body.current_password,
             &body.new_email,
             ip,
+            &device,
         )
         .await
         .map_err(|e| match e {

@@ -481,6 +481,7 @@ impl CsrfProtected for EmailForm {
 async fn change_email(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    device: Device,
     session: BrowserSession,
     CsrfForm(form): CsrfForm<EmailForm>,
 ) -> Result<Response, PageError> {
@@ -490,7 +491,13 @@ async fn change_email(
     };
     let requested = state
         .accounts
-        .request_email_change(&user.user_id, form.current_password, &form.new_email, ip)
+        .request_email_change(
+            &user.user_id,
+            form.current_password,
+            &form.new_email,
+            ip,
+            &device,
+        )
         .await;
     let error = match requested {
         Ok(new) => {
