@@ -11,7 +11,7 @@ use crate::accounts::email::{Email, EmailError};
 use crate::accounts::reauth::ReauthError;
 use crate::accounts::store::{self as users, InsertUserError};
 use crate::accounts::tokens::{self, NewToken, Purpose};
-use crate::accounts::{Accounts, ClientIp};
+use crate::accounts::{Accounts, ClientIp, shown_ip};
 use crate::guards::audit::{Event, Outcome, events};
 use crate::guards::secrets;
 use crate::mail::messages::{EmailChangeConfirmation, EmailChangeNotice, NOTICE_TIME, in_words};
@@ -81,8 +81,8 @@ impl Accounts {
             valid_for: &in_words(self.mail.email_verification_ttl_secs),
         }
         .to(new.as_ref())?;
-        let device_label = Device::label(Some(&device.description), device.user_agent.as_deref());
-        let ip_text = ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+        let device_label = device.shown();
+        let ip_text = shown_ip(ip);
         let notice = EmailChangeNotice {
             new_email: new.as_ref(),
             done: false,

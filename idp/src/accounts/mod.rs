@@ -137,6 +137,11 @@ impl From<ReauthError> for PasswordChangeError {
 /// Where a credential check comes from (for throttling and the audit trail).
 pub type ClientIp = Option<IpAddr>;
 
+/// A request's address as a notice shows it.
+fn shown_ip(ip: ClientIp) -> String {
+    ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+}
+
 impl Accounts {
     pub fn new(
         pool: AnyPool,
@@ -423,8 +428,8 @@ impl Accounts {
         let now = self.clock.now();
         let notice = PasswordChanged {
             when: &now.format(NOTICE_TIME).to_string(),
-            device: &Device::label(Some(&device.description), device.user_agent.as_deref()),
-            ip: &ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string()),
+            device: &device.shown(),
+            ip: &shown_ip(ip),
             account_url: &self.mail.account_url,
         }
         .to(&user.email)?;

@@ -21,7 +21,7 @@ use crate::accounts::email::Email;
 use crate::accounts::password::{Password, PasswordError};
 use crate::accounts::store as users;
 use crate::accounts::tokens::{self, NewToken, Purpose};
-use crate::accounts::{Accounts, ClientIp};
+use crate::accounts::{Accounts, ClientIp, shown_ip};
 use crate::guards::audit::{Event, Outcome, events};
 use crate::guards::secrets;
 use crate::guards::throttle::{Key, Rate};
@@ -176,8 +176,8 @@ impl Accounts {
         let hash = self.hasher.hash(password).await?;
         let notice = PasswordChanged {
             when: &now.format(NOTICE_TIME).to_string(),
-            device: &Device::label(Some(&device.description), device.user_agent.as_deref()),
-            ip: &ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string()),
+            device: &device.shown(),
+            ip: &shown_ip(ip),
             account_url: &self.mail.account_url,
         }
         .to(&link.email)?;

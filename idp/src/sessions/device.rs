@@ -29,6 +29,11 @@ impl Device {
         }
     }
 
+    /// This device as people are shown it (see [`Device::label`]).
+    pub fn shown(&self) -> String {
+        Self::label(Some(&self.description), self.user_agent.as_deref())
+    }
+
     /// What people are shown: the description, or the user agent itself when the parser
     /// did not recognise it.
     pub fn label(description: Option<&str>, user_agent: Option<&str>) -> String {

@@ -15,7 +15,9 @@ use serde_json::{Value, json};
 use service_kit::api_error::{ApiError, ApiJson, optional_json};
 
 use super::refresh_cookie;
-use super::sessions::{ApiSession, CSRF_HEADER, csrf_failed, csrf_header, invalid_name, rfc3339};
+use super::sessions::{
+    ApiSession, CSRF_HEADER, csrf_failed, csrf_header, invalid_name, rfc3339, too_many_requests,
+};
 use crate::accounts::password::Password;
 use crate::accounts::profile::DisplayName;
 use crate::accounts::{Accounts, LoginError, RegisterError};
@@ -286,10 +288,4 @@ fn register_error(e: RegisterError) -> ApiError {
         ),
         RegisterError::Unexpected(e) => ApiError::internal(&e),
     }
-}
-
-/// 429 with `Retry-After` in seconds (RFC 6585 §4), in the API error shape.
-fn too_many_requests(retry_after_secs: u64, message: &'static str) -> ApiError {
-    ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message)
-        .with_header(header::RETRY_AFTER, HeaderValue::from(retry_after_secs))
 }

@@ -4,7 +4,7 @@
 //! signed in, `POST /auth/email/change/confirm {"token"}` with the link's token).
 
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -12,9 +12,8 @@ use serde::Deserialize;
 use service_kit::api_error::{ApiError, ApiJson};
 
 use crate::accounts::email_change::{ConfirmEmailChangeError, EmailChangeError};
-use crate::accounts::reauth::ReauthError;
 use crate::accounts::verification::{ResendError, VerifyError};
-use crate::http::api::sessions::ApiSession;
+use crate::http::api::sessions::{ApiSession, reauth_error, too_many_requests};
 use crate::http::client_ip::ClientIp;
 use crate::http::endpoints;
 use crate::http::state::AppState;
@@ -67,12 +66,10 @@ async fn resend(State(state): State<AppState>, auth: ApiSession) -> Result<Respo
                 "already_verified",
                 "The address is already verified.",
             ),
-            ResendError::Throttled { retry_after_secs } => ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_requests",
+            ResendError::Throttled { retry_after_secs } => too_many_requests(
+                retry_after_secs,
                 "Too many verification mails in the last hour. Retry later.",
-            )
-            .with_header(header::RETRY_AFTER, HeaderValue::from(retry_after_secs)),
+            ),
             ResendError::Unexpected(e) => ApiError::internal(&e),
         })?;
     let body = serde_json::json!({"message": "A new verification link is on its way."});
@@ -105,17 +102,7 @@ async fn change(
         )
         .await
         .map_err(|e| match e {
-            EmailChangeError::Reauth(ReauthError::WrongCurrentPassword) => ApiError::new(
-                StatusCode::FORBIDDEN,
-                "wrong_current_password",
-                "The current password is incorrect.",
-            ),
-            EmailChangeError::Reauth(ReauthError::Throttled { retry_after_secs }) => ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_requests",
-                "Too many failed attempts from this address. Retry later.",
-            )
-            .with_header(header::RETRY_AFTER, HeaderValue::from(retry_after_secs)),
+            EmailChangeError::Reauth(e) => reauth_error(e),
             EmailChangeError::InvalidEmail(e) => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_email",
@@ -131,8 +118,7 @@ async fn change(
                 "email_taken",
                 "An account with this email already exists.",
             ),
-            EmailChangeError::Reauth(ReauthError::Unexpected(e))
-            | EmailChangeError::Unexpected(e) => ApiError::internal(&e),
+            EmailChangeError::Unexpected(e) => ApiError::internal(&e),
         })?;
     let body = serde_json::json!({
         "message": "A link is on its way to the new address; the address changes when it is opened.",

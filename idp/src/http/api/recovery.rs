@@ -3,7 +3,7 @@
 //! {"token","new_password"}` sets the password with the mailed link's token.
 
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -11,6 +11,7 @@ use serde::Deserialize;
 use service_kit::api_error::{ApiError, ApiJson};
 
 use crate::accounts::recovery::{ResetError, ResetRequestError};
+use crate::http::api::sessions::too_many_requests;
 use crate::http::client_ip::ClientIp;
 use crate::http::endpoints;
 use crate::http::state::AppState;
@@ -42,12 +43,10 @@ async fn forgot(
         .request_password_reset(&body.email, ip)
         .await
         .map_err(|e| match e {
-            ResetRequestError::Throttled { retry_after_secs } => ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_requests",
+            ResetRequestError::Throttled { retry_after_secs } => too_many_requests(
+                retry_after_secs,
                 "Too many password reset requests from this address. Retry later.",
-            )
-            .with_header(header::RETRY_AFTER, HeaderValue::from(retry_after_secs)),
+            ),
             ResetRequestError::Unexpected(e) => ApiError::internal(&e),
         })?;
     let body = serde_json::json!({

@@ -219,21 +219,34 @@ async fn delete_account(
         .accounts
         .delete_account(&auth.session.user_id, body.current_password, ip)
         .await
-        .map_err(|e| match e {
-            ReauthError::WrongCurrentPassword => ApiError::new(
-                StatusCode::FORBIDDEN,
-                "wrong_current_password",
-                "The current password is incorrect.",
-            ),
-            ReauthError::Throttled { retry_after_secs } => ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_requests",
-                "Too many failed attempts from this address. Retry later.",
-            )
-            .with_header(header::RETRY_AFTER, HeaderValue::from(retry_after_secs)),
-            ReauthError::Unexpected(e) => ApiError::internal(&e),
-        })?;
+        .map_err(reauth_error)?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The answer to a refused re-entry of the current password.
+pub fn reauth_error(e: ReauthError) -> ApiError {
+    match e {
+        ReauthError::WrongCurrentPassword => wrong_current_password(),
+        ReauthError::Throttled { retry_after_secs } => too_many_requests(
+            retry_after_secs,
+            "Too many failed attempts from this address. Retry later.",
+        ),
+        ReauthError::Unexpected(e) => ApiError::internal(&e),
+    }
+}
+
+fn wrong_current_password() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "wrong_current_password",
+        "The current password is incorrect.",
+    )
+}
+
+/// 429 with `Retry-After` in seconds (RFC 6585 §4), in the API error shape.
+pub fn too_many_requests(retry_after_secs: u64, message: &'static str) -> ApiError {
+    ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message)
+        .with_header(header::RETRY_AFTER, HeaderValue::from(retry_after_secs))
 }
 
 /// 422 `invalid_name`, from registration or a name change.
@@ -386,22 +399,16 @@ async fn change_password(
         )
         .await
         .map_err(|e| match e {
-            PasswordChangeError::WrongCurrentPassword => ApiError::new(
-                StatusCode::FORBIDDEN,
-                "wrong_current_password",
-                "The current password is incorrect.",
-            ),
+            PasswordChangeError::WrongCurrentPassword => wrong_current_password(),
             PasswordChangeError::InvalidPassword(e) => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_password",
                 e.to_string(),
             ),
-            PasswordChangeError::Throttled { retry_after_secs } => ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_requests",
+            PasswordChangeError::Throttled { retry_after_secs } => too_many_requests(
+                retry_after_secs,
                 "Too many failed attempts from this address. Retry later.",
-            )
-            .with_header(header::RETRY_AFTER, HeaderValue::from(retry_after_secs)),
+            ),
             PasswordChangeError::Unexpected(e) => ApiError::internal(&e),
         })?;
     Ok(StatusCode::NO_CONTENT.into_response())
