@@ -30,6 +30,7 @@ use crate::accounts::profile::DisplayName;
 use crate::accounts::reauth::ReauthError;
 use crate::accounts::store::{self as users, InsertUserError};
 use crate::accounts::user_id::UserId;
+use crate::accounts::verification::ResendError;
 use crate::guards::audit::{Audit, Event, Outcome, events};
 use crate::guards::throttle::{Key, Throttle};
 use crate::mail::Outbox;
@@ -64,6 +65,8 @@ pub struct MailPolicy {
     pub email_verification_ttl_secs: i64,
     /// The page an email change link opens; it works as long as a verification link.
     pub email_change_url: String,
+    /// Whether only accounts with a verified address may sign in.
+    pub require_verified_email: bool,
 }
 
 #[derive(Debug)]
@@ -106,6 +109,10 @@ pub enum LoginError {
     /// nothing about the account.
     #[error("too many failed sign-ins")]
     Throttled { retry_after_secs: u64 },
+    /// The password is right but the address is unverified and the idp requires it: a
+    /// new verification link was mailed (unless three went out in the last hour).
+    #[error("the email address is not verified")]
+    EmailNotVerified,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -163,6 +170,12 @@ impl Accounts {
             outbox,
             mail,
         }
+    }
+
+    /// Whether only accounts with a verified address may sign in: then registering does
+    /// not sign in either.
+    pub fn requires_verified_email(&self) -> bool {
+        self.mail.require_verified_email
     }
 
     /// Registration with an optional display name. Two budgets per IP address (see
@@ -305,7 +318,7 @@ impl Accounts {
         let locked = by_account.locked_for.is_some();
         // Verified even when locked, so a locked account costs the same time.
         let (user, verified) = self.check_password(email, password).await?;
-        let user_id = user.as_ref().map(|u| u.id.as_str());
+        let user_id = user.as_ref().map(|(u, _)| u.id.as_str());
         if locked {
             tracing::info!(outcome = "locked", "Password check refused");
             self.audit
@@ -320,11 +333,14 @@ impl Accounts {
             return Err(LoginError::InvalidCredentials);
         }
         match user {
-            Some(user) if verified => {
+            Some((user, email_verified)) if verified => {
                 // Nothing on record (nearly every sign-in): nothing to reset. A failure
                 // counted meanwhile stays, as if it came after this success.
                 if by_account.recorded {
                     self.throttle.reset(account).await?;
+                }
+                if self.mail.require_verified_email && !email_verified {
+                    return Err(self.refuse_unverified(&user, ip, device).await?);
                 }
                 tracing::info!(outcome = "success", user_id = %user.id, "Password check");
                 self.audit
@@ -381,13 +397,40 @@ impl Accounts {
         Ok(())
     }
 
-    /// The account of `email`, if any, and whether `password` is its password. One
-    /// Argon2id verification whatever the input (a dummy hash for unknown emails).
+    /// A right password for an unverified address, when the idp requires verified ones:
+    /// no session, a new link mailed (quietly capped at three an hour), and the refusal
+    /// audited. Not a failure: the account's and the address's counters are untouched.
+    async fn refuse_unverified(
+        &self,
+        user: &AuthenticatedUser,
+        ip: ClientIp,
+        device: &Device,
+    ) -> anyhow::Result<LoginError> {
+        match self.resend_verification(&user.id).await {
+            Ok(()) | Err(ResendError::AlreadyVerified | ResendError::Throttled { .. }) => {}
+            Err(ResendError::Unexpected(e)) => return Err(e),
+        }
+        tracing::info!(outcome = "unverified", user_id = %user.id, "Password check");
+        self.audit
+            .record(
+                Event::new(events::SIGN_IN, Outcome::Failure)
+                    .user(Some(&user.id))
+                    .ip(ip)
+                    .device(&device.description, device.user_agent.as_deref())
+                    .detail("email_not_verified"),
+            )
+            .await;
+        Ok(LoginError::EmailNotVerified)
+    }
+
+    /// The account of `email` (and whether its address is verified), if any, and whether
+    /// `password` is its password. One Argon2id verification whatever the input (a dummy
+    /// hash for unknown emails).
     async fn check_password(
         &self,
         email: &str,
         password: String,
-    ) -> anyhow::Result<(Option<AuthenticatedUser>, bool)> {
+    ) -> anyhow::Result<(Option<(AuthenticatedUser, bool)>, bool)> {
         let password = Password::for_login(password);
         let user = match Email::parse(email) {
             Ok(email) => users::find_by_email(&self.pool, &email).await?,
@@ -395,16 +438,17 @@ impl Accounts {
         };
         let (user, stored_hash) = match user {
             Some(u) => {
-                let hash = u.password_hash;
-                (Some((u.id, u.email)), Some(hash))
+                let email_verified = u.email_verified;
+                let user = AuthenticatedUser {
+                    id: u.id,
+                    email: u.email,
+                };
+                (Some((user, email_verified)), Some(u.password_hash))
             }
             None => (None, None),
         };
-        let verified = self.hasher.verify(password, stored_hash).await?;
-        Ok((
-            user.map(|(id, email)| AuthenticatedUser { id, email }),
-            verified,
-        ))
+        let matches = self.hasher.verify(password, stored_hash).await?;
+        Ok((user, matches))
     }
 
     /// Changes `user_id`'s password after checking the current one (throttled like a

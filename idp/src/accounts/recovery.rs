@@ -10,8 +10,9 @@
 //! - **The link** carries 256 random bits; only their SHA-256 is stored. It works once,
 //!   for `password_reset_ttl_secs`, and a newer one spends the older ones.
 //! - **Setting the password** ([`Accounts::reset_password`]) spends the link, stores
-//!   the new hash and queues a notice in one transaction, then ends every session,
-//!   refresh token and OAuth grant of the account and clears its sign-in lock.
+//!   the new hash, marks the address verified (the link proved it) and queues a notice
+//!   in one transaction, then ends every session, refresh token and OAuth grant of the
+//!   account and clears its sign-in lock.
 
 use std::net::IpAddr;
 
@@ -189,6 +190,9 @@ impl Accounts {
             return Err(ResetError::InvalidLink);
         }
         users::update_password_hash(&mut *tx, &link.user_id, &hash, now).await?;
+        // The link reached the mailbox: that proves the address as well as a
+        // verification link would (if it is still the account's).
+        users::mark_email_verified(&mut *tx, &link.user_id, &link.email, now).await?;
         self.outbox.enqueue(&mut *tx, &notice).await?;
         tx.commit().await.context("Failed to reset a password")?;
         self.outbox.wake();

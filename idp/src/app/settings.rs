@@ -130,6 +130,10 @@ pub struct Settings {
     pub password_reset_ttl_secs: i64,
     /// `IDP_EMAIL_VERIFICATION_TTL_SECS`: how long an email verification link works.
     pub email_verification_ttl_secs: i64,
+    /// `IDP_REQUIRE_VERIFIED_EMAIL`: only accounts whose address is verified may sign in
+    /// (others are mailed a new link instead); default: everyone may, and the account
+    /// page asks for verification.
+    pub require_verified_email: bool,
     /// `IDP_MAIL_POLL_SECS`: how often the sender looks for due mail (retries, mail
     /// queued by other instances); mail queued here is sent at once.
     pub mail_poll_secs: u64,
@@ -179,6 +183,7 @@ impl Default for Settings {
             mail_poll_secs: 10,
             password_reset_ttl_secs: 1800,
             email_verification_ttl_secs: 86_400,
+            require_verified_email: false,
         }
     }
 }

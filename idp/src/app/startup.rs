@@ -101,6 +101,7 @@ impl Application {
             ),
             email_verification_ttl_secs: settings.email_verification_ttl_secs,
             email_change_url: format!("{}{}", settings.issuer, http::endpoints::EMAIL_CHANGE_PAGE),
+            require_verified_email: settings.require_verified_email,
         };
         let accounts = Accounts::new(
             db.pool.clone(),

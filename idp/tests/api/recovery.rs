@@ -16,12 +16,22 @@ const NEW_PASSWORD: &str = "an entirely new passphrase";
 const RESET_SUBJECT: &str = "Reset your password";
 
 pub async fn app_with_sink() -> (TestApp, SmtpSink) {
+    app_with_sink_and(|_| {}).await
+}
+
+/// [`app_with_sink`] after `customise` had a go at the settings.
+pub async fn app_with_sink_and(
+    customise: impl FnOnce(&mut idp::app::settings::Settings),
+) -> (TestApp, SmtpSink) {
     let sink = SmtpSink::start().await;
     let url = sink.url.clone();
     let app = spawn_app_with_clock(
         service_kit::testing::fresh_database("idp").await,
         service_kit::clock::Clock::system(),
-        move |s| s.smtp_url = Some(idp::app::settings::SmtpUrlSetting(url)),
+        move |s| {
+            s.smtp_url = Some(idp::app::settings::SmtpUrlSetting(url));
+            customise(s);
+        },
     )
     .await;
     (app, sink)

@@ -6,10 +6,12 @@
 use chrono::Duration;
 use serde_json::{Value, json};
 
-use crate::browser_helpers::{browser, csrf_token, page, post_form, sign_in as sign_in_on_page};
-use crate::helpers::{TestApp, decode_jwt, error_code};
+use crate::browser_helpers::{
+    browser, csrf_token, get, page, post_form, sign_in as sign_in_on_page, submit_login,
+};
+use crate::helpers::{PASSWORD, TestApp, decode_jwt, error_code};
 use crate::oauth_helpers::{get_userinfo, refresh, sign_in, token_body};
-use crate::recovery::app_with_sink;
+use crate::recovery::{app_with_sink, app_with_sink_and, reset_link};
 use crate::smtp_sink::{SmtpSink, link};
 
 const EMAIL: &str = "ada@example.com";
@@ -153,4 +155,97 @@ async fn the_account_page_asks_to_confirm_the_address_and_sends_a_new_link() {
     page(&browser, &link).await;
     let html = page(&browser, &app.url("/account")).await;
     assert!(!html.contains("verify-heading"), "no longer asked");
+}
+
+#[tokio::test]
+async fn when_required_only_verified_addresses_sign_in_and_a_refusal_mails_a_new_link() {
+    let (app, sink) = app_with_sink_and(|s| s.require_verified_email = true).await;
+    app.register(EMAIL).await;
+    let response = app.post_login(EMAIL, PASSWORD).await;
+    assert_eq!(response.status(), 403);
+    assert_eq!(error_code(response).await, "email_not_verified");
+    let response = app.post_login(EMAIL, "not the password").await;
+    assert_eq!(
+        response.status(),
+        401,
+        "a wrong password learns nothing more"
+    );
+
+    let browser = browser();
+    let refused = submit_login(&app, &browser, &app.url("/login"), EMAIL).await;
+    assert_eq!(refused.status(), 403);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("Confirm your email address first")
+    );
+    let account = get(&browser, &app.url("/account")).await;
+    assert_eq!(account.status(), 303, "no session");
+
+    // Registration's link, then one per refused sign-in: the newest works.
+    let link = verification_link(&app, &sink, 2).await;
+    assert!(
+        page(&browser, &link)
+            .await
+            .contains("Email address confirmed")
+    );
+    app.login(EMAIL).await;
+    sign_in_on_page(&app, &browser, EMAIL).await;
+}
+
+#[tokio::test]
+async fn when_required_registering_on_the_page_asks_to_confirm_before_signing_in() {
+    let (app, sink) = app_with_sink_and(|s| s.require_verified_email = true).await;
+    let browser = browser();
+    let html = page(&browser, &app.url("/register")).await;
+    let response = post_form(
+        &browser,
+        &app.url("/register"),
+        &[
+            ("csrf_token", &csrf_token(&html)),
+            ("email", EMAIL),
+            ("name", ""),
+            ("password", PASSWORD),
+            ("password_confirmation", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 201);
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains("We have sent a link to ada@example.com"),
+        "{html}"
+    );
+    assert_eq!(get(&browser, &app.url("/account")).await.status(), 303);
+
+    let link = verification_link(&app, &sink, 0).await;
+    page(&browser, &link).await;
+    sign_in_on_page(&app, &browser, EMAIL).await;
+}
+
+#[tokio::test]
+async fn a_password_reset_link_proves_the_address_too() {
+    let (app, sink) = app_with_sink_and(|s| s.require_verified_email = true).await;
+    app.register(EMAIL).await;
+    let response = app
+        .post_json("/auth/password/forgot", &json!({ "email": EMAIL }))
+        .await;
+    assert_eq!(response.status(), 202);
+    let link = reset_link(&app, &sink, 0).await;
+    let token = link.split_once("token=").unwrap().1;
+    let new_password = "a brand new passphrase";
+    let response = app
+        .post_json(
+            "/auth/password/reset",
+            &json!({ "token": token, "new_password": new_password }),
+        )
+        .await;
+    assert_eq!(response.status(), 204);
+    let response = app.post_login(EMAIL, new_password).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let access = body["access_token"].as_str().unwrap();
+    assert_eq!(me(&app, access).await["email_verified"], true);
 }

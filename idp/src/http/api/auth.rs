@@ -109,6 +109,11 @@ async fn login(
                 retry_after_secs,
                 "Too many failed sign-ins from this address. Retry later.",
             ),
+            LoginError::EmailNotVerified => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "email_not_verified",
+                "Confirm your email address first: a new link is on its way to it.",
+            ),
             LoginError::Unexpected(e) => ApiError::internal(&e),
         })?;
     Ok(session_tokens(&state, tokens))

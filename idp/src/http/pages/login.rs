@@ -22,7 +22,9 @@ use crate::http::client_ip::ClientIp;
 use crate::http::endpoints;
 use crate::http::oauth::authorize::{Waiting, load_waiting, proceed, see_other};
 use crate::http::pages::return_to::ReturnTo;
-use crate::http::pages::views::{ConsentPage, LoginPage, RegisterErrors, RegisterPage, ScopeLine};
+use crate::http::pages::views::{
+    ConsentPage, DonePage, LoginPage, RegisterErrors, RegisterPage, ScopeLine,
+};
 use crate::http::pages::{self, PageError};
 use crate::http::state::AppState;
 use crate::oauth::consent;
@@ -31,6 +33,8 @@ use crate::sessions::device::Device;
 
 /// The one message for an unknown email and a wrong password (no enumeration).
 const LOGIN_FAILED: &str = "The email or password is incorrect.";
+const EMAIL_NOT_VERIFIED: &str = "Confirm your email address first: we have sent a new link \
+                                  to it. Open it, then sign in again.";
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -223,17 +227,21 @@ async fn login(
             let next = Next { waiting, return_to };
             signed_in(&state.clock, &session, &user.id, &user.email, next).await
         }
-        Err(LoginError::InvalidCredentials) => {
+        Err(e @ (LoginError::InvalidCredentials | LoginError::EmailNotVerified)) => {
+            let (status, error) = match e {
+                LoginError::EmailNotVerified => (StatusCode::FORBIDDEN, EMAIL_NOT_VERIFIED),
+                _ => (StatusCode::UNPROCESSABLE_ENTITY, LOGIN_FAILED),
+            };
             let (request, client_name) = carried(waiting.as_ref());
             Ok(pages::render_with_status(
-                StatusCode::UNPROCESSABLE_ENTITY,
+                status,
                 &LoginPage {
                     ctx: session.page_context().await?,
                     request,
                     return_to: return_to.as_ref().map(AsRef::as_ref),
                     client_name,
                     email: form.email.trim(),
-                    error: Some(LOGIN_FAILED),
+                    error: Some(error),
                     register_href: &with_request(endpoints::REGISTER_PAGE, request),
                 },
             ))
@@ -369,6 +377,22 @@ async fn register(
             .register(&form.email, name, form.password, ip)
             .await
         {
+            Ok(user) if accounts.requires_verified_email() => {
+                let (request, _) = carried(waiting.as_ref());
+                return Ok(pages::render_with_status(
+                    StatusCode::CREATED,
+                    &DonePage {
+                        ctx: session.page_context().await?,
+                        title: "Check your mail",
+                        message: &format!(
+                            "We have sent a link to {}. Open it to confirm your address, \
+                             then sign in.",
+                            user.email.as_ref()
+                        ),
+                        next: (&with_request(endpoints::LOGIN_PAGE, request), "Sign in"),
+                    },
+                ));
+            }
             Ok(user) => {
                 let next = Next {
                     waiting,
