@@ -2,7 +2,8 @@
 //! (Debian's `chromium` and `chromedriver`). A person signs in through the login and
 //! consent pages and lands on the client's redirect URI with a code, the state and the
 //! issuer; signed in on two browsers, they end one session from the other's account
-//! page; having forgotten their password, they reset it with the link from the mail.
+//! page; having forgotten their password, they reset it with the link from the mail;
+//! they confirm their address and move to a new one with the links mailed to them.
 //! Every page renders without a console error (a CSP violation is one).
 //!
 //! Without Chromium the tests print why and pass, unless `REQUIRE_BROWSER=1` (CI), where
@@ -341,6 +342,79 @@ async fn a_person_who_forgot_their_password_resets_it_by_mail_in_chromium() {
         assert_no_console_errors(&browser, "home after signing in anew").await;
     })
     .await;
+}
+
+/// Signed in, a person confirms their address with the link from the registration mail,
+/// then moves the account to a new address with the link mailed there, and signs in
+/// with it: the pages of both flows, in Chromium, over real SMTP.
+#[tokio::test]
+async fn a_person_confirms_their_address_then_moves_to_a_new_one_by_mail_in_chromium() {
+    let (app, sink) = crate::recovery::app_with_sink().await;
+    let (old, new) = ("ada@example.com", "ada.king@example.org");
+    app.register(old).await;
+
+    with_chromium(async |browser| {
+        browser.goto(&app.url("/login")).await.unwrap();
+        sign_in_on_the_page(&browser, old).await;
+        wait_for_url(&browser, &app.url("/")).await;
+        browser.goto(&app.url("/account")).await.unwrap();
+        wait_for(&browser, "#verify-heading").await;
+        assert_no_console_errors(&browser, "the account page, unverified").await;
+
+        let mail = sink
+            .wait_for_subject("Confirm your email address", 1)
+            .await
+            .remove(0);
+        let verify = crate::smtp_sink::link(&mail.data, &app.url("/email/verify?token="));
+        browser.goto(&verify).await.unwrap();
+        wait_for_xpath(&browser, "//h1[. = 'Email address confirmed']").await;
+        assert_no_console_errors(&browser, "the address-confirmed page").await;
+        browser
+            .find(Locator::LinkText("Go to your account"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_for(&browser, "#email-heading").await;
+        assert!(
+            browser.find(Locator::Css("#verify-heading")).await.is_err(),
+            "no longer asked to confirm"
+        );
+
+        fill(&browser, "new_email", new).await;
+        browser
+            .find(Locator::Css("#email_current_password"))
+            .await
+            .unwrap()
+            .send_keys(PASSWORD)
+            .await
+            .unwrap();
+        submit_form_with(&browser, "new_email").await;
+        let notice = wait_for(&browser, "div.notice").await;
+        assert_eq!(
+            notice.text().await.unwrap(),
+            format!("We sent a link to {new}. Your address changes when you open it.")
+        );
+        assert_no_console_errors(&browser, "the account page, change asked").await;
+
+        let mail = sink
+            .wait_for_subject("Confirm your new email address", 1)
+            .await
+            .remove(0);
+        assert_eq!(mail.to, [new]);
+        let change = crate::smtp_sink::link(&mail.data, &app.url("/email/change?token="));
+        browser.goto(&change).await.unwrap();
+        wait_for_xpath(&browser, "//h1[. = 'Email address changed']").await;
+        assert_no_console_errors(&browser, "the address-changed page").await;
+        browser.goto(&app.url("/account")).await.unwrap();
+        let identity = wait_for(&browser, "strong.identity").await;
+        assert_eq!(identity.text().await.unwrap(), new);
+        assert!(browser.find(Locator::Css("#verify-heading")).await.is_err());
+    })
+    .await;
+    assert_eq!(app.post_login(old, PASSWORD).await.status(), 401);
+    app.login(new).await;
 }
 
 /// The End button of a session other than this browser's.
