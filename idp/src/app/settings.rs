@@ -122,6 +122,9 @@ pub struct Settings {
     /// `IDP_MAIL_FROM`: the sender, e.g. `Example ID <id@example.com>`; default
     /// `no-reply@` the issuer's host.
     pub mail_from: Option<String>,
+    /// `IDP_SMTP_TIMEOUT_SECS`: the longest one delivery may take over SMTP, connecting
+    /// included; a slower one counts as a failed attempt.
+    pub smtp_timeout_secs: u64,
     /// `IDP_MAIL_DIR`: the local mailbox used when no SMTP URL is set.
     pub mail_dir: PathBuf,
     /// `IDP_MAIL_MAX_ATTEMPTS`: delivery attempts before a message is a dead letter.
@@ -178,6 +181,7 @@ impl Default for Settings {
             trusted_proxies: TrustedProxies::default(),
             smtp_url: None,
             mail_from: None,
+            smtp_timeout_secs: 30,
             mail_dir: PathBuf::from("data/mail"),
             mail_max_attempts: 8,
             mail_poll_secs: 10,
@@ -516,6 +520,10 @@ impl Settings {
             (1..=3600).contains(&self.mail_poll_secs),
             "IDP_MAIL_POLL_SECS must be between 1 and 3600"
         );
+        ensure!(
+            (1..=300).contains(&self.smtp_timeout_secs),
+            "IDP_SMTP_TIMEOUT_SECS must be between 1 and 300"
+        );
         Ok(MailConfig {
             from,
             transport: match &self.smtp_url {
@@ -524,6 +532,7 @@ impl Settings {
             },
             max_attempts: self.mail_max_attempts,
             poll_secs: self.mail_poll_secs,
+            send_timeout_secs: self.smtp_timeout_secs,
         })
     }
 

@@ -30,6 +30,8 @@ pub struct MailConfig {
     pub max_attempts: u32,
     /// How often the sender looks for due messages besides being woken.
     pub poll_secs: u64,
+    /// The longest one delivery may take, from connecting to the server's answer.
+    pub send_timeout_secs: u64,
 }
 
 #[derive(Clone)]

@@ -17,10 +17,11 @@ use tokio::sync::{Notify, watch};
 use crate::mail::store::{self, Claimed};
 use crate::mail::{MailConfig, Outbox, TransportConfig};
 
-/// How long a claimed message is this instance's: longer than an SMTP conversation may
-/// take (`lettre` times out after a minute).
-const LEASE_SECS: i64 = 120;
-const BATCH: i64 = 10;
+/// Messages claimed at once.
+const BATCH: i64 = 5;
+/// How long a claimed batch stays this instance's beyond the time its deliveries may
+/// take, each bounded by [`MailConfig::send_timeout_secs`].
+const LEASE_MARGIN_SECS: i64 = 60;
 const FIRST_RETRY_SECS: i64 = 60;
 const LONGEST_RETRY_SECS: i64 = 3600;
 
@@ -53,6 +54,7 @@ impl Sender {
             TransportConfig::Smtp(url) => Transport::Smtp(
                 AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
                     .context("IDP_SMTP_URL is not an SMTP URL lettre understands")?
+                    .timeout(Some(Duration::from_secs(config.send_timeout_secs)))
                     .build(),
             ),
             TransportConfig::Mailbox(dir) => {
@@ -76,10 +78,14 @@ impl Sender {
 
     /// Delivers every due message, batch after batch; how many were sent.
     pub async fn deliver_due(&self) -> anyhow::Result<usize> {
+        // Long enough for every delivery of the batch to time out, so a slow server
+        // cannot make a message due again (and sent twice) while it is still under way.
+        let send_timeout = i64::try_from(self.config.send_timeout_secs)?;
+        let lease_secs = BATCH * send_timeout + LEASE_MARGIN_SECS;
         let mut sent = 0;
         loop {
             let now = self.clock.now().timestamp();
-            let batch = store::claim_due(&self.pool, now, now + LEASE_SECS, BATCH).await?;
+            let batch = store::claim_due(&self.pool, now, now + lease_secs, BATCH).await?;
             if batch.is_empty() {
                 return Ok(sent);
             }
@@ -121,11 +127,18 @@ impl Sender {
             .map_err(|e| format!("{e}"))?;
         let raw = message.message.as_bytes();
         match self.transport.as_ref() {
-            Transport::Smtp(smtp) => smtp
-                .send_raw(&envelope, raw)
-                .await
-                .map(|_| ())
-                .map_err(|e| format!("{e}")),
+            // lettre's timeout bounds each read and write; this bounds the whole
+            // conversation, which a server answering slowly could stretch.
+            Transport::Smtp(smtp) => {
+                let limit = Duration::from_secs(self.config.send_timeout_secs);
+                match tokio::time::timeout(limit, smtp.send_raw(&envelope, raw)).await {
+                    Ok(sent) => sent.map(|_| ()).map_err(|e| format!("{e}")),
+                    Err(_) => Err(format!(
+                        "the SMTP server took longer than {} s",
+                        limit.as_secs()
+                    )),
+                }
+            }
             Transport::Mailbox { dir, files } => {
                 let id = files
                     .send_raw(&envelope, raw)

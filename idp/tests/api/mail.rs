@@ -50,6 +50,11 @@ async fn change_password(app: &TestApp, email: &str, new: &str) {
 /// Waits until the first attempt at every queued message failed and let go of its lease
 /// (so moving the clock hands nothing under way to a second sender); the notice's error.
 async fn first_attempt_over(app: &TestApp) -> String {
+    first_attempts_over(app, NOTICE).await
+}
+
+/// [`first_attempt_over`], for a queue whose message with `subject` tells the error.
+async fn first_attempts_over(app: &TestApp, subject: &str) -> String {
     for _ in 0..600 {
         let (unsettled,): (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM mail_outbox WHERE last_error IS NULL OR lease_until <> 0",
@@ -60,7 +65,7 @@ async fn first_attempt_over(app: &TestApp) -> String {
         if unsettled == 0 {
             let (error,): (String,) =
                 sqlx::query_as("SELECT last_error FROM mail_outbox WHERE subject = $1")
-                    .bind(NOTICE)
+                    .bind(subject)
                     .fetch_one(&app.db.pool)
                     .await
                     .unwrap();
@@ -153,6 +158,28 @@ async fn mail_is_retried_until_the_server_takes_it_and_sent_exactly_once() {
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert_eq!(sink.received().len(), 2, "each exactly once");
     assert_eq!(sink.wait_for_subject(NOTICE, 1).await.len(), 1);
+}
+
+/// A server that accepts the connection and then says nothing costs one attempt of
+/// `IDP_SMTP_TIMEOUT_SECS`, not the sender: the message is retried and arrives.
+#[tokio::test]
+async fn a_hung_server_times_out_and_the_message_is_retried() {
+    let sink = SmtpSink::start().await;
+    sink.stall(true);
+    let app = app_mailing_to(&sink, |s| s.smtp_timeout_secs = 1).await;
+    let started = std::time::Instant::now();
+    app.register("ada@example.com").await;
+    let error = first_attempts_over(&app, "Confirm your email address").await;
+    assert!(
+        error.contains("timed out") || error.contains("longer than"),
+        "{error}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+
+    sink.stall(false);
+    app.clock.shift(Duration::seconds(61));
+    assert_eq!(app.mail_sender.deliver_due().await.unwrap(), 1);
+    assert_eq!(sink.received().len(), 1);
 }
 
 /// Mail queued while the server is down waits in the database: an idp started later

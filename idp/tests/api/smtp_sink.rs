@@ -1,7 +1,8 @@
 //! An SMTP server for tests, on port 0: it speaks just enough SMTP for `lettre` (no
 //! TLS, no auth), keeps every message it accepted, and can be told to refuse them with
-//! a reply code, as a mail server that is down or full would.
+//! a reply code, as a mail server that is down or full would, or to hang.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,6 +23,8 @@ pub struct SmtpSink {
     received: Arc<Mutex<Vec<Received>>>,
     /// `Some(reply)`: answer `DATA` with it (e.g. "451 4.3.0 Try again later").
     refusal: Arc<Mutex<Option<&'static str>>>,
+    /// Accept connections but never greet, as a hung server would.
+    stalled: Arc<AtomicBool>,
 }
 
 impl SmtpSink {
@@ -42,6 +45,10 @@ impl SmtpSink {
 
     pub fn refuse_with(&self, reply: Option<&'static str>) {
         *self.refusal.lock().unwrap() = reply;
+    }
+
+    pub fn stall(&self, stalled: bool) {
+        self.stalled.store(stalled, Ordering::SeqCst);
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -67,6 +74,10 @@ impl SmtpSink {
     }
 
     async fn converse(self, stream: tokio::net::TcpStream) {
+        if self.stalled.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_secs(600)).await;
+            return;
+        }
         let (read, mut write) = stream.into_split();
         let mut lines = BufReader::new(read).lines();
         let mut envelope = Received {
