@@ -1,7 +1,8 @@
 //! Password reset (issue 14) over HTTP with the mail read from a real SMTP sink: one
 //! answer for known and unknown addresses, a link that a GET never spends, works once,
 //! dies when a newer one is sent or when it expires, ends every session, clears the
-//! sign-in lock, and a notice afterwards; the same through the pages, without scripts.
+//! sign-in lock, and a notice afterwards; throttled per address and per IP; the same
+//! through the pages, without scripts.
 
 use chrono::Duration;
 use reqwest::Response;
@@ -67,7 +68,16 @@ fn token_of(link: &str) -> &str {
 async fn forgot_password_answers_alike_for_known_and_unknown_addresses() {
     let (app, sink) = app_with_sink().await;
     app.register(EMAIL).await;
-    let known = answer(forgot(&app, EMAIL).await).await;
+    // A forged Host header does not reach the link: it is built from the issuer.
+    let known = app
+        .client
+        .post(app.url("/auth/password/forgot"))
+        .header("host", "attacker.example")
+        .json(&json!({ "email": EMAIL }))
+        .send()
+        .await
+        .unwrap();
+    let known = answer(known).await;
     let unknown = answer(forgot(&app, "nobody@example.com").await).await;
     let malformed = answer(forgot(&app, "not an address").await).await;
     assert_eq!(known.0, 202);
@@ -78,6 +88,38 @@ async fn forgot_password_answers_alike_for_known_and_unknown_addresses() {
     let resets = sink.wait_for_subject(RESET_SUBJECT, 1).await;
     assert_eq!(resets.len(), 1, "a mail for the account only");
     assert_eq!(received[0].to, [EMAIL]);
+    assert!(!received[0].data.contains("attacker.example"));
+    link(
+        &received[0].data,
+        &format!("{}/password/reset?token=", app.issuer),
+    );
+}
+
+/// Per address quietly (three mails an hour, the same 202 for the rest), per IP address
+/// openly (ten at once, then 429 with `Retry-After`).
+#[tokio::test]
+async fn forgot_password_is_throttled_quietly_per_address_and_openly_per_ip() {
+    let (app, sink) = app_with_sink().await;
+    app.register(EMAIL).await;
+    for _ in 0..5 {
+        assert_eq!(forgot(&app, EMAIL).await.status(), 202);
+    }
+    for n in 0..5 {
+        let other = format!("nobody{n}@example.com");
+        assert_eq!(forgot(&app, &other).await.status(), 202);
+    }
+    let refused = forgot(&app, "nobody@example.com").await;
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_eq!(error_code(refused).await, "too_many_requests");
+
+    assert_eq!(sink.wait_for_subject(RESET_SUBJECT, 3).await.len(), 3);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        sink.wait_for_subject(RESET_SUBJECT, 3).await.len(),
+        3,
+        "no fourth mail within the hour"
+    );
 }
 
 #[tokio::test]
