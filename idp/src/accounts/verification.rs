@@ -78,11 +78,17 @@ impl Accounts {
         if user.email_verified {
             return Err(ResendError::AlreadyVerified);
         }
+        let event = Event::new(events::EMAIL_VERIFICATION_REQUESTED, Outcome::Success);
         if let Some(retry_after_secs) = self
             .throttle
             .take(Key::VerificationRequests(user_id), &RESENDS)
             .await?
         {
+            let event = Event {
+                outcome: Outcome::Throttled,
+                ..event
+            };
+            self.audit.record(event.user(Some(user_id))).await;
             return Err(ResendError::Throttled { retry_after_secs });
         }
         let mut tx = self.pool.begin().await.context("Failed to begin")?;
@@ -92,6 +98,7 @@ impl Accounts {
             .await
             .context("Failed to queue a verification mail")?;
         self.outbox.wake();
+        self.audit.record(event.user(Some(user_id))).await;
         Ok(())
     }
 

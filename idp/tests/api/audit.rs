@@ -114,3 +114,72 @@ async fn client_creation_and_authentication_failures_are_audited() {
     assert_eq!(failed[0].ip.as_deref(), Some("127.0.0.1"));
     assert!(!format!("{rows:?}").contains("not-the-secret"));
 }
+
+/// Every mail flow leaves its event, with the user, and no link, token or password in
+/// any row.
+#[tokio::test]
+async fn the_mail_flows_are_audited_without_links() {
+    let (app, sink) = crate::recovery::app_with_sink().await;
+    let user_id = app.register("ada@example.com").await;
+    let access = app.login("ada@example.com").await;
+    let send = |path: &'static str, body: serde_json::Value| {
+        let (app, access) = (&app, &access);
+        async move {
+            app.client
+                .post(app.url(path))
+                .bearer_auth(access)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let no_body = serde_json::json!({});
+    assert_eq!(send("/auth/email/verify/resend", no_body).await, 202);
+    let mail = sink.wait_for_subject("Confirm your email address", 2).await;
+    let verify = crate::smtp_sink::link(&mail[1].data, &app.url("/email/verify?token="));
+    let token = |link: &str| link.split_once("token=").unwrap().1.to_owned();
+    let body = serde_json::json!({ "token": token(&verify) });
+    assert_eq!(send("/auth/email/verify", body).await, 204);
+    let body = serde_json::json!({"current_password": PASSWORD, "new_email": "ada@example.org"});
+    assert_eq!(send("/auth/email", body).await, 202);
+    let mail = sink
+        .wait_for_subject("Confirm your new email address", 1)
+        .await;
+    let change = crate::smtp_sink::link(&mail[0].data, &app.url("/email/change?token="));
+    let body = serde_json::json!({ "token": token(&change) });
+    assert_eq!(send("/auth/email/change/confirm", body).await, 204);
+    let body = serde_json::json!({ "email": "ada@example.org" });
+    assert_eq!(send("/auth/password/forgot", body).await, 202);
+    let reset = crate::recovery::reset_link(&app, &sink, 0).await;
+    let body = serde_json::json!({"token": token(&reset), "new_password": "a new passphrase"});
+    assert_eq!(send("/auth/password/reset", body).await, 204);
+
+    let rows = events(&app).await;
+    for event in [
+        "email_verification_requested",
+        "email_verified",
+        "email_change_requested",
+        "email_changed",
+        "password_reset_requested",
+        "password_reset",
+    ] {
+        let found = find(&rows, event, "success");
+        assert_eq!(found.len(), 1, "{event}");
+        assert_eq!(
+            found[0].user_id.as_deref(),
+            Some(user_id.as_str()),
+            "{event}"
+        );
+    }
+    let text = format!("{rows:?}");
+    for secret in [
+        &*token(&verify),
+        &*token(&change),
+        &*token(&reset),
+        PASSWORD,
+    ] {
+        assert!(!text.contains(secret), "a secret in the audit trail");
+    }
+}

@@ -43,6 +43,9 @@ pub mod events {
     pub const PASSWORD_RESET_REQUESTED: &str = "password_reset_requested";
     /// A password was set with a reset link (success, or a link that did not work).
     pub const PASSWORD_RESET: &str = "password_reset";
+    /// A new verification link was asked for (success, or throttled), from the account
+    /// page, the API, or by signing in unverified when verification is required.
+    pub const EMAIL_VERIFICATION_REQUESTED: &str = "email_verification_requested";
     /// An address was proven with a verification link.
     pub const EMAIL_VERIFIED: &str = "email_verified";
     /// A change of address was asked for (success, or a wrong current password).
