@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod app;
 pub mod cli;
+pub mod factors;
 pub mod guards;
 pub mod http;
 pub mod keys;

@@ -145,7 +145,7 @@ impl From<ReauthError> for PasswordChangeError {
 pub type ClientIp = Option<IpAddr>;
 
 /// A request's address as a notice shows it.
-fn shown_ip(ip: ClientIp) -> String {
+pub(crate) fn shown_ip(ip: ClientIp) -> String {
     ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
 }
 

@@ -13,10 +13,12 @@ use lettre::message::Mailbox;
 use serde::Deserialize;
 use service_kit::serve::ConnectionLimits;
 
+use crate::factors::FactorPolicy;
 use crate::guards::client_ip::TrustedProxies;
 use crate::guards::throttle::{Policies, Policy, Rate};
 use crate::http::browser_session::BrowserSessionConfig;
 use crate::http::config::HttpConfig;
+use crate::http::endpoints;
 use crate::keys::lifecycle::KeySchedule;
 use crate::mail::{MailConfig, TransportConfig};
 use crate::oauth::grants::TokenPolicy;
@@ -501,13 +503,7 @@ impl Settings {
     pub fn mail_config(&self) -> anyhow::Result<MailConfig> {
         let from = match &self.mail_from {
             Some(from) => from.clone(),
-            None => {
-                let host = url::Url::parse(&self.issuer)
-                    .ok()
-                    .and_then(|u| u.host_str().map(str::to_owned))
-                    .unwrap_or_else(|| "localhost".to_owned());
-                format!("no-reply@{host}")
-            }
+            None => format!("no-reply@{}", self.issuer_host()),
         };
         let from: Mailbox = from
             .parse()
@@ -541,6 +537,23 @@ impl Settings {
             header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
             max_connections: self.max_connections,
         }
+    }
+
+    /// How authenticator apps label this service (the issuer's host) and where
+    /// second-factor notices point.
+    pub fn factor_policy(&self) -> FactorPolicy {
+        FactorPolicy {
+            issuer_label: self.issuer_host(),
+            account_url: format!("{}{}", self.issuer, endpoints::ACCOUNT_PAGE),
+        }
+    }
+
+    /// The issuer's host name (`localhost` if it has none).
+    fn issuer_host(&self) -> String {
+        url::Url::parse(&self.issuer)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_else(|| "localhost".to_owned())
     }
 
     pub fn browser_session_config(&self) -> BrowserSessionConfig {

@@ -17,6 +17,7 @@ use crate::accounts::store as users;
 use crate::accounts::{Accounts, MailPolicy};
 use crate::app::housekeeping::Housekeeping;
 use crate::app::settings::Settings;
+use crate::factors::Factors;
 use crate::guards::throttle::Throttle;
 use crate::http::browser_session::Sessions;
 use crate::http::state::{AppState, Issuer};
@@ -69,10 +70,11 @@ impl Application {
             &settings.keys_dir,
         )?;
         let keys = KeyRing::load_or_create(&db.pool, &kek, clock.now().timestamp()).await?;
+        let kek = Arc::new(kek);
         let key_rotation = KeyRotation::new(
             KeyManager::new(
                 db.pool.clone(),
-                Arc::new(kek),
+                kek.clone(),
                 settings.key_schedule(),
                 clock.clone(),
             ),
@@ -109,8 +111,17 @@ impl Application {
             clock.clone(),
             throttle.clone(),
             user_sessions.clone(),
-            outbox,
+            outbox.clone(),
             mail_policy,
+        );
+        let factors = Factors::new(
+            db.pool.clone(),
+            clock.clone(),
+            kek,
+            throttle.clone(),
+            outbox,
+            accounts.clone(),
+            settings.factor_policy(),
         );
         let api_sessions = ApiSessions::new(
             accounts.clone(),
@@ -124,6 +135,7 @@ impl Application {
         let state = AppState {
             db: db.clone(),
             accounts,
+            factors,
             clients: Clients::new(db.pool.clone(), clock.clone()).with_throttle(throttle),
             keys,
             token_service: TokenService::new(

@@ -3,8 +3,11 @@
 //! tokens bound to it.
 //!
 //! A session holds:
-//! - the signed-in user (id, email for display, `auth_time`, and a random `sid` that
-//!   names this sign-in for OIDC and for logout, stable for the session's life);
+//! - the signed-in user (id, email for display, `auth_time`, how they signed in (`amr`),
+//!   and a random `sid` that names this sign-in for OIDC and for logout, stable for the
+//!   session's life);
+//! - or, between a right password and its second factor, a pending sign-in (who, where
+//!   to go next, five minutes at most), which signs nobody in;
 //! - a CSRF token for the forms this browser is shown;
 //! - the authorization requests waiting for sign-in or consent, keyed by a random id so
 //!   several tabs can each have their own;
@@ -65,6 +68,9 @@ const USER_KEY: &str = "user";
 const CSRF_KEY: &str = "csrf";
 const PENDING_KEY: &str = "pending";
 const FLASH_KEY: &str = "flash";
+const SECOND_STEP_KEY: &str = "second_step";
+/// How long a right password waits for its second factor.
+const SECOND_STEP_TTL_SECS: i64 = 300;
 
 /// Where the session store lives and how the cookie behaves.
 #[derive(Clone, Debug)]
@@ -206,6 +212,44 @@ pub struct SignedInUser {
     /// OIDC session id and the id of the sign-in's [`UserSessions`] record: names
     /// this sign-in in codes and grants, so ending it ends what was issued within it.
     pub sid: String,
+    /// How the user signed in (RFC 8176 values): `pwd`, or `pwd otp mfa`.
+    #[serde(default = "password_only")]
+    pub amr: Vec<String>,
+}
+
+/// What a sign-in recorded before second factors existed used.
+fn password_only() -> Vec<String> {
+    vec!["pwd".to_owned()]
+}
+
+/// A right password waiting for its second factor: nobody is signed in yet.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PendingSignIn {
+    pub user_id: String,
+    pub email: String,
+    /// The waiting authorization request's id, if the sign-in is for one.
+    pub request: Option<String>,
+    /// The page of ours that asked for the sign-in, if no request waits.
+    pub return_to: Option<String>,
+    pub expires_at: i64,
+}
+
+impl PendingSignIn {
+    pub fn new(
+        user_id: &str,
+        email: &str,
+        request: Option<&str>,
+        return_to: Option<&str>,
+        now: i64,
+    ) -> Self {
+        Self {
+            user_id: user_id.to_owned(),
+            email: email.to_owned(),
+            request: request.map(str::to_owned),
+            return_to: return_to.map(str::to_owned),
+            expires_at: now + SECOND_STEP_TTL_SECS,
+        }
+    }
 }
 
 /// An authorization request waiting for the user, and how far it got.
@@ -295,6 +339,7 @@ impl BrowserSession {
         user_id: &str,
         email: &str,
         now: i64,
+        amr: &[&str],
     ) -> anyhow::Result<SignedInUser> {
         let sid = match self.user().await? {
             Some(previous) if previous.user_id == user_id => previous.sid,
@@ -321,7 +366,12 @@ impl BrowserSession {
             email: email.to_owned(),
             auth_time: now,
             sid,
+            amr: amr.iter().map(|m| (*m).to_owned()).collect(),
         };
+        self.session
+            .remove_value(SECOND_STEP_KEY)
+            .await
+            .context("Failed to end a pending sign-in")?;
         self.session
             .cycle_id()
             .await
@@ -349,6 +399,30 @@ impl BrowserSession {
             .flush()
             .await
             .context("Failed to end the session")
+    }
+
+    /// After a right password, when a second factor must follow: the session id
+    /// changes (as at sign-in) and the pending sign-in replaces any earlier one. Whoever
+    /// was signed in in this browser stays so until the second step succeeds.
+    pub async fn begin_second_step(&self, pending: &PendingSignIn) -> anyhow::Result<()> {
+        self.session
+            .cycle_id()
+            .await
+            .context("Failed to rotate the session id")?;
+        self.session
+            .insert(SECOND_STEP_KEY, pending)
+            .await
+            .context("Failed to store a pending sign-in")
+    }
+
+    /// The pending sign-in, unless it expired.
+    pub async fn pending_sign_in(&self, now: i64) -> anyhow::Result<Option<PendingSignIn>> {
+        let pending: Option<PendingSignIn> = self
+            .session
+            .get(SECOND_STEP_KEY)
+            .await
+            .context("Failed to read the session")?;
+        Ok(pending.filter(|p| p.expires_at > now))
     }
 
     /// This session's CSRF token, created on first use.

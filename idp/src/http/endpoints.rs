@@ -36,6 +36,8 @@ pub const HOME: &str = "/";
 pub const STYLESHEET: &str = "/static/style.css";
 pub const FAVICON: &str = "/static/favicon.svg";
 pub const LOGIN_PAGE: &str = "/login";
+/// After a right password, for an account with two-step sign-in.
+pub const SECOND_FACTOR_PAGE: &str = "/login/second-factor";
 pub const REGISTER_PAGE: &str = "/register";
 pub const CONSENT_PAGE: &str = "/consent";
 pub const ACCOUNT_PAGE: &str = "/account";
@@ -55,6 +57,12 @@ pub const EMAIL_VERIFY_RESEND: &str = "/auth/email/verify/resend";
 pub const ACCOUNT_EMAIL_VERIFY: &str = "/account/email/verify";
 pub const ACCOUNT_EMAIL: &str = "/account/email";
 pub const ACCOUNT_DELETE: &str = "/account/delete";
+/// Two-step sign-in: its page, adding an authenticator app (the QR code, then the first
+/// code), removing one, a new set of recovery codes.
+pub const TWO_STEP_PAGE: &str = "/account/two-step";
+pub const TWO_STEP_TOTP: &str = "/account/two-step/totp";
+pub const TWO_STEP_REMOVE: &str = "/account/two-step/remove";
+pub const TWO_STEP_RECOVERY_CODES: &str = "/account/two-step/recovery-codes";
 pub const EMAIL_CHANGE_PAGE: &str = "/email/change";
 pub const EMAIL: &str = "/auth/email";
 pub const EMAIL_CHANGE_CONFIRM: &str = "/auth/email/change/confirm";

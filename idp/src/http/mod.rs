@@ -32,6 +32,8 @@ pub fn router(state: AppState) -> Router {
         .route(endpoints::HOME, get(pages::home))
         .merge(pages::login::routes())
         .merge(pages::account::routes())
+        .merge(pages::two_step::routes())
+        .merge(pages::second_factor::routes())
         .merge(pages::recovery::routes())
         .merge(pages::email::routes())
         .merge(oauth::authorize::routes())

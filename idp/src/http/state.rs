@@ -8,6 +8,7 @@ use service_kit::clock::Clock;
 use service_kit::db::Database;
 
 use crate::accounts::Accounts;
+use crate::factors::Factors;
 use crate::http::browser_session::Sessions;
 use crate::http::config::HttpConfig;
 use crate::keys::KeyRing;
@@ -20,6 +21,7 @@ use crate::sessions::records::UserSessions;
 pub struct AppState {
     pub db: Database,
     pub accounts: Accounts,
+    pub factors: Factors,
     pub clients: Clients,
     pub keys: KeyRing,
     /// The token endpoint's grants.

@@ -1,6 +1,7 @@
-//! The key-encryption key (KEK) that protects signing keys at rest: AES-256-GCM with a
-//! random 96-bit nonce per encryption and the key's `kid` as associated data, so a
-//! ciphertext cannot be swapped onto another key's row.
+//! The key-encryption key (KEK) that protects secrets at rest (signing keys, the
+//! secrets of authenticator apps): AES-256-GCM with a random 96-bit nonce per
+//! encryption and the secret's name (a key's `kid`, `totp:<id>`) as associated data,
+//! so a ciphertext cannot be swapped onto another row.
 //!
 //! It comes from `IDP_KEY_ENCRYPTION_KEY` (base64 of 32 bytes; required for several
 //! instances on one database) or, for the embedded default, from
@@ -92,7 +93,7 @@ impl KeyEncryptionKey {
                     aad: kid.as_bytes(),
                 },
             )
-            .map_err(|_| anyhow!("Failed to encrypt a signing key"))?;
+            .map_err(|_| anyhow!("Failed to encrypt {kid}"))?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ciphertext);
         Ok(STANDARD.encode(out))
@@ -101,8 +102,8 @@ impl KeyEncryptionKey {
     pub fn open(&self, kid: &str, sealed: &str) -> anyhow::Result<Vec<u8>> {
         let bytes = STANDARD
             .decode(sealed)
-            .context("A stored signing key is not base64")?;
-        ensure!(bytes.len() > NONCE_LEN, "A stored signing key is truncated");
+            .with_context(|| format!("Stored secret {kid} is not base64"))?;
+        ensure!(bytes.len() > NONCE_LEN, "Stored secret {kid} is truncated");
         let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
         let nonce = Nonce::try_from(nonce).map_err(|_| anyhow!("A stored nonce is malformed"))?;
         self.0
@@ -115,7 +116,7 @@ impl KeyEncryptionKey {
             )
             .map_err(|_| {
                 anyhow!(
-                    "Failed to decrypt signing key {kid}: the key-encryption key differs from \
+                    "Failed to decrypt {kid}: the key-encryption key differs from \
                      the one it was stored with"
                 )
             })

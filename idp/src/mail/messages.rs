@@ -225,3 +225,40 @@ mod tests {
         assert_eq!(in_words(5400), "90 minutes");
     }
 }
+
+/// A change to how the account signs in (a second factor added or removed, recovery
+/// codes made or used): what, when, from which device and address, and what to do if
+/// it was not them.
+pub struct SecurityChange<'a> {
+    /// The subject and heading: "An authenticator app was added to your account".
+    pub subject: &'a str,
+    /// One or two sentences on what changed.
+    pub what: &'a str,
+    pub when: &'a str,
+    pub device: &'a str,
+    pub ip: &'a str,
+    pub account_url: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/security_change.txt")]
+struct SecurityChangeText<'a> {
+    n: &'a SecurityChange<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "mail/security_change.html")]
+struct SecurityChangeHtml<'a> {
+    n: &'a SecurityChange<'a>,
+}
+
+impl SecurityChange<'_> {
+    pub fn to(&self, recipient: &str) -> anyhow::Result<Mail> {
+        Ok(Mail {
+            to: recipient.to_owned(),
+            subject: self.subject.to_owned(),
+            text: SecurityChangeText { n: self }.render()?,
+            html: SecurityChangeHtml { n: self }.render()?,
+        })
+    }
+}

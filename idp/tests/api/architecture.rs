@@ -6,8 +6,8 @@ use std::path::Path;
 
 use service_kit::layers::{Rules, check};
 
-const CAPABILITIES: [&str; 7] = [
-    "accounts", "sessions", "oauth", "keys", "mail", "guards", "storage",
+const CAPABILITIES: [&str; 8] = [
+    "accounts", "factors", "sessions", "oauth", "keys", "mail", "guards", "storage",
 ];
 
 #[test]

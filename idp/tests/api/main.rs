@@ -30,6 +30,7 @@ mod persistence;
 mod recovery;
 mod register;
 mod revocation;
+mod second_factors;
 mod session_api;
 mod smtp_sink;
 mod throttling;

@@ -52,6 +52,15 @@ pub mod events {
     pub const EMAIL_CHANGE_REQUESTED: &str = "email_change_requested";
     /// The new address was confirmed and is now the account's.
     pub const EMAIL_CHANGED: &str = "email_changed";
+    /// The second step of a sign-in: a code from an authenticator app or a recovery
+    /// code (the detail says which), wrong, or refused while locked.
+    pub const SECOND_FACTOR: &str = "sign_in_second_factor";
+    /// An authenticator app added (success, or a wrong current password).
+    pub const SECOND_FACTOR_ADDED: &str = "second_factor_added";
+    /// An authenticator app removed (success, or a wrong current password).
+    pub const SECOND_FACTOR_REMOVED: &str = "second_factor_removed";
+    /// A new set of recovery codes (success, or a wrong current password).
+    pub const RECOVERY_CODES_REGENERATED: &str = "recovery_codes_regenerated";
     /// An account deleted by its owner (success, or a wrong current password); the
     /// account's earlier events keep only their time, kind, outcome and user id.
     pub const ACCOUNT_DELETED: &str = "account_deleted";

@@ -118,6 +118,8 @@ pub enum Key<'a> {
     ResetIp(IpAddr),
     /// Verification mails asked for by an account (its user id).
     VerificationRequests(&'a str),
+    /// Failed second steps of an account's sign-ins (its user id).
+    SecondFactor(&'a str),
 }
 
 impl Key<'_> {
@@ -127,6 +129,7 @@ impl Key<'_> {
             Self::ResetRequests(email) => format!("reset:{}", email_digest(email)),
             Self::ResetIp(ip) => format!("reset-ip:{}", canonical(*ip)),
             Self::VerificationRequests(user_id) => format!("verify:{user_id}"),
+            Self::SecondFactor(user_id) => format!("second-factor:{user_id}"),
             Self::Ip(ip) => format!("ip:{}", canonical(*ip)),
             Self::RegisterIp(ip) => format!("register-ip:{}", canonical(*ip)),
             Self::AccountsCreated(ip) => format!("accounts-ip:{}", canonical(*ip)),

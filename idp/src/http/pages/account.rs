@@ -63,21 +63,36 @@ pub fn routes() -> Router<AppState> {
 
 /// The signed-in user, or the redirect to the sign-in page (which returns here).
 async fn signed_in(session: &BrowserSession) -> Result<Result<SignedInUser, Response>, PageError> {
+    signed_in_or_redirect(session, endpoints::ACCOUNT_PAGE).await
+}
+
+/// The signed-in user, or the redirect to the sign-in page, which returns to `page`.
+pub(super) async fn signed_in_or_redirect(
+    session: &BrowserSession,
+    page: &str,
+) -> Result<Result<SignedInUser, Response>, PageError> {
     match session.user().await.map_err(|e| PageError::internal(&e))? {
         Some(user) => Ok(Ok(user)),
-        None => Ok(Err(see_other(&login_returning_to(
-            endpoints::ACCOUNT_PAGE,
-        ))?)),
+        None => Ok(Err(see_other(&login_returning_to(page))?)),
     }
 }
 
 /// Back to the account page with `notice` shown once there.
 async fn back_with(session: &BrowserSession, notice: &str) -> Result<Response, PageError> {
+    back_to(session, notice, endpoints::ACCOUNT_PAGE).await
+}
+
+/// Back to `page` with `notice` shown once there.
+pub(super) async fn back_to(
+    session: &BrowserSession,
+    notice: &str,
+    page: &str,
+) -> Result<Response, PageError> {
     session
         .set_flash(notice)
         .await
         .map_err(|e| PageError::internal(&e))?;
-    see_other(endpoints::ACCOUNT_PAGE)
+    see_other(page)
 }
 
 #[tracing::instrument(skip_all)]
@@ -138,6 +153,11 @@ async fn render(
         .sign_in_activity(&user.user_id)
         .await
         .map_err(|e| PageError::internal(&e))?;
+    let two_step_on = state
+        .factors
+        .required(&user.user_id)
+        .await
+        .map_err(|e| PageError::internal(&e))?;
     let access_lifetime = i64::try_from(state.config.access_token_ttl_secs).unwrap_or(i64::MAX);
     let page = AccountPage {
         ctx,
@@ -149,6 +169,8 @@ async fn render(
         email_path: endpoints::ACCOUNT_EMAIL,
         delete_error: errors.delete,
         delete_path: endpoints::ACCOUNT_DELETE,
+        two_step_on,
+        two_step_path: endpoints::TWO_STEP_PAGE,
         name,
         name_error,
         sessions: sessions
@@ -204,7 +226,7 @@ fn outcome_in_words(outcome: &str) -> &'static str {
 }
 
 /// "23 Nov 2026, 08:30 UTC".
-fn date(unix_secs: i64) -> String {
+pub(super) fn date(unix_secs: i64) -> String {
     DateTime::from_timestamp(unix_secs, 0)
         .unwrap_or_default()
         .format("%-d %b %Y, %H:%M UTC")

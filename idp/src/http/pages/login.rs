@@ -17,7 +17,7 @@ use service_kit::clock::Clock;
 use crate::accounts::email::Email;
 use crate::accounts::profile::DisplayName;
 use crate::accounts::{Accounts, LoginError, RegisterError};
-use crate::http::browser_session::{BrowserSession, PendingAuthorization};
+use crate::http::browser_session::{BrowserSession, PendingAuthorization, PendingSignIn};
 use crate::http::client_ip::ClientIp;
 use crate::http::endpoints;
 use crate::http::oauth::authorize::{Waiting, load_waiting, proceed, see_other};
@@ -31,6 +31,8 @@ use crate::oauth::consent;
 use crate::oauth::{ErrorCode, OAuthError, Scope};
 use crate::sessions::device::Device;
 
+/// How a password-only sign-in is recorded (RFC 8176).
+pub(super) const PASSWORD: [&str; 1] = ["pwd"];
 /// The one message for an unknown email and a wrong password (no enumeration).
 const LOGIN_FAILED: &str = "The email or password is incorrect.";
 const EMAIL_NOT_VERIFIED: &str = "Confirm your email address first: we have sent a new link \
@@ -108,7 +110,7 @@ pub fn login_returning_to(path: &str) -> String {
 }
 
 /// An authorization request waiting for the user to sign in.
-struct WaitingRequest {
+pub(super) struct WaitingRequest {
     id: String,
     client_name: String,
     pending: PendingAuthorization,
@@ -125,7 +127,7 @@ fn carried(waiting: Option<&WaitingRequest>) -> (Option<&str>, Option<&str>) {
 
 /// The waiting request named by `id`, if it still exists in this session. A stale id
 /// is not an error on the sign-in pages: the user just signs in to the idp itself.
-async fn waiting_request(
+pub(super) async fn waiting_request(
     state: &AppState,
     session: &BrowserSession,
     id: Option<&str>,
@@ -224,8 +226,35 @@ async fn login(
         .await
     {
         Ok(user) => {
+            let second_step = state
+                .factors
+                .required(&user.id)
+                .await
+                .map_err(|e| PageError::internal(&e))?;
+            if second_step {
+                let pending = PendingSignIn::new(
+                    &user.id,
+                    &user.email,
+                    waiting.as_ref().map(|w| w.id.as_str()),
+                    return_to.as_ref().map(AsRef::as_ref),
+                    now,
+                );
+                // Nobody is signed in until the second step (`second_factor.rs`).
+                session
+                    .begin_second_step(&pending)
+                    .await
+                    .map_err(|e| PageError::internal(&e))?;
+                return see_other(endpoints::SECOND_FACTOR_PAGE);
+            }
             let next = Next { waiting, return_to };
-            signed_in(&state.clock, &session, &user.id, &user.email, next).await
+            signed_in(
+                &state.clock,
+                &session,
+                (&user.id, &user.email),
+                &PASSWORD,
+                next,
+            )
+            .await
         }
         Err(e @ (LoginError::InvalidCredentials | LoginError::EmailNotVerified)) => {
             let (status, error) = match e {
@@ -264,25 +293,27 @@ pub fn too_many_requests(retry_after_secs: u64, message: &'static str) -> Respon
 }
 
 /// Where the browser goes once signed in.
-struct Next {
-    waiting: Option<WaitingRequest>,
+pub(super) struct Next {
+    pub waiting: Option<WaitingRequest>,
     /// Only when no authorization request is waiting.
-    return_to: Option<ReturnTo>,
+    pub return_to: Option<ReturnTo>,
 }
 
-/// After a password check or a registration: a new session id, the user recorded, and
-/// a 303 (never a 307: the password must not be re-posted) to the waiting request, the
-/// page that asked for the sign-in, or home.
-async fn signed_in(
+/// After a password check (and its second factor) or a registration: a new session id,
+/// the user recorded with how they signed in (`amr`), and a 303 (never a 307: the
+/// password must not be re-posted) to the waiting request, the page that asked for the
+/// sign-in, or home.
+pub(super) async fn signed_in(
     clock: &Clock,
     session: &BrowserSession,
-    user_id: &str,
-    email: &str,
+    user: (&str, &str),
+    amr: &[&str],
     next: Next,
 ) -> Result<Response, PageError> {
+    let (user_id, email) = user;
     let now = clock.now().timestamp();
     session
-        .sign_in(user_id, email, now)
+        .sign_in(user_id, email, now, amr)
         .await
         .map_err(|e| PageError::internal(&e))?;
     tracing::info!(user_id, "Signed in to a browser session");
@@ -398,14 +429,9 @@ async fn register(
                     waiting,
                     return_to: None,
                 };
-                return signed_in(
-                    &state.clock,
-                    &session,
-                    &user.id.to_string(),
-                    user.email.as_ref(),
-                    next,
-                )
-                .await;
+                let user = (user.id.to_string(), user.email);
+                let user = (user.0.as_str(), user.1.as_ref());
+                return signed_in(&state.clock, &session, user, &PASSWORD, next).await;
             }
             Err(RegisterError::InvalidEmail(e)) => errors.email = Some(e.to_string()),
             Err(RegisterError::InvalidPassword(e)) => errors.password = Some(e.to_string()),

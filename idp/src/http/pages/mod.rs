@@ -5,7 +5,8 @@
 //! `Cache-Control: no-store` unless it says otherwise (pages carry forms, CSRF tokens
 //! and personal data). Error responses become the HTML error page ([`error`]). The
 //! browser routes (home, sign-in, registration, password reset, email verification,
-//! consent, the account page, `/authorize`, `/logout`) also get the session layer; the stylesheet does not.
+//! consent, the account page and two-step sign-in, `/authorize`, `/logout`) also get
+//! the session layer; the stylesheet does not.
 
 pub mod account;
 pub mod email;
@@ -13,6 +14,8 @@ pub mod error;
 pub mod login;
 pub mod recovery;
 pub mod return_to;
+pub mod second_factor;
+pub mod two_step;
 pub mod views;
 
 use axum::Router;

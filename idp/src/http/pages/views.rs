@@ -246,6 +246,9 @@ pub struct AccountPage<'a> {
     pub new_email: String,
     pub email_change_error: Option<String>,
     pub email_path: &'static str,
+    /// Whether signing in takes a second factor.
+    pub two_step_on: bool,
+    pub two_step_path: &'static str,
     /// The display name field: the stored name, or what was submitted with an error.
     pub name: String,
     pub name_error: Option<String>,
@@ -279,4 +282,62 @@ pub struct ErrorPage<'a> {
     pub code: Option<&'a str>,
     pub detail: Option<&'a str>,
     pub request_id: Option<String>,
+}
+
+/// One authenticator app on the two-step page.
+pub struct AuthenticatorLine {
+    pub id: String,
+    pub name: String,
+    /// "3 Dec 2026, 14:05 UTC".
+    pub added: String,
+}
+
+/// `/account/two-step`: the authenticator apps and recovery codes.
+#[derive(Template)]
+#[template(path = "two_step.html")]
+pub struct TwoStepPage<'a> {
+    pub ctx: PageContext,
+    pub authenticators: Vec<AuthenticatorLine>,
+    pub recovery_codes_left: i64,
+    pub error: Option<&'a str>,
+    pub enrol_path: &'static str,
+    pub remove_path: &'static str,
+    pub codes_path: &'static str,
+}
+
+/// Adding an authenticator app: the QR code and key, then the first code.
+#[derive(Template)]
+#[template(path = "totp_enrol.html")]
+pub struct TotpEnrolPage<'a> {
+    pub ctx: PageContext,
+    pub id: &'a str,
+    /// Inline SVG drawn by the idp (no remote image, nothing a CSP would refuse).
+    pub qr_svg: &'a str,
+    /// The secret in base32, to type into an app that cannot scan.
+    pub secret: &'a str,
+    pub name: &'a str,
+    pub error: Option<&'a str>,
+    pub action: &'static str,
+    pub back: &'static str,
+}
+
+/// A set of recovery codes, shown this once.
+#[derive(Template)]
+#[template(path = "recovery_codes.html")]
+pub struct RecoveryCodesPage<'a> {
+    pub ctx: PageContext,
+    pub message: &'a str,
+    pub codes: Vec<String>,
+    pub next: &'static str,
+}
+
+/// `/login/second-factor`: a code from an authenticator app, or a recovery code.
+#[derive(Template)]
+#[template(path = "second_factor.html")]
+pub struct SecondFactorPage<'a> {
+    pub ctx: PageContext,
+    pub action: &'static str,
+    /// The recovery code form rather than the app's.
+    pub recovery: bool,
+    pub error: Option<&'a str>,
 }
