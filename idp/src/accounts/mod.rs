@@ -2,6 +2,7 @@
 //! changes. Owns the rules (policy, uniqueness, no user enumeration, throttling, the
 //! audit trail of all three); storage, hashing and the throttle counters are delegated.
 
+pub mod amr;
 pub mod deletion;
 pub mod email;
 pub mod email_change;

@@ -11,6 +11,9 @@ pub enum Purpose {
     EmailVerification,
     /// The link's `email` is the new address.
     EmailChange,
+    /// Not a link: the JSON API's `mfa_token`, between a right password and the second
+    /// factor.
+    SignInChallenge,
 }
 
 impl Purpose {
@@ -19,6 +22,7 @@ impl Purpose {
             Self::PasswordReset => "password_reset",
             Self::EmailVerification => "email_verification",
             Self::EmailChange => "email_change",
+            Self::SignInChallenge => "sign_in_challenge",
         }
     }
 }

@@ -124,10 +124,11 @@ impl Application {
             settings.factor_policy(),
         );
         let api_sessions = ApiSessions::new(
-            accounts.clone(),
+            (accounts.clone(), factors.clone()),
             user_sessions.clone(),
             tokens.clone(),
             db.pool.clone(),
+            clock.clone(),
             settings.audience.clone(),
             settings.access_token_ttl_secs,
         );

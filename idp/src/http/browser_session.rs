@@ -40,6 +40,7 @@ use tower_sessions::session_store::ExpiredDeletion;
 use tower_sessions::{Expiry, Session, SessionManagerLayer, SessionStore};
 use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 
+use crate::accounts::amr::Amr;
 use crate::guards::secrets;
 use crate::http::client_ip::ClientIp;
 use crate::http::config::HttpConfig;
@@ -212,14 +213,10 @@ pub struct SignedInUser {
     /// OIDC session id and the id of the sign-in's [`UserSessions`] record: names
     /// this sign-in in codes and grants, so ending it ends what was issued within it.
     pub sid: String,
-    /// How the user signed in (RFC 8176 values): `pwd`, or `pwd otp mfa`.
-    #[serde(default = "password_only")]
-    pub amr: Vec<String>,
-}
-
-/// What a sign-in recorded before second factors existed used.
-fn password_only() -> Vec<String> {
-    vec!["pwd".to_owned()]
+    /// How the user signed in: [`Amr`]'s stored form. Empty in sessions from before
+    /// second factors, which [`Amr::parse`] reads as the password alone.
+    #[serde(default)]
+    pub amr: String,
 }
 
 /// A right password waiting for its second factor: nobody is signed in yet.
@@ -339,7 +336,7 @@ impl BrowserSession {
         user_id: &str,
         email: &str,
         now: i64,
-        amr: &[&str],
+        amr: &Amr,
     ) -> anyhow::Result<SignedInUser> {
         let sid = match self.user().await? {
             Some(previous) if previous.user_id == user_id => previous.sid,
@@ -356,7 +353,7 @@ impl BrowserSession {
                 }
                 let started = self
                     .records
-                    .start(user_id, SessionKind::Browser, &self.device, self.ip)
+                    .start(user_id, SessionKind::Browser, &self.device, self.ip, amr)
                     .await?;
                 started.session.id
             }
@@ -366,7 +363,7 @@ impl BrowserSession {
             email: email.to_owned(),
             auth_time: now,
             sid,
-            amr: amr.iter().map(|m| (*m).to_owned()).collect(),
+            amr: amr.stored(),
         };
         self.session
             .remove_value(SECOND_STEP_KEY)

@@ -10,6 +10,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
+use crate::accounts::amr::ACR_VALUES;
 use crate::http::config::HttpConfig;
 use crate::http::endpoints;
 use crate::http::state::{AppState, Issuer};
@@ -31,13 +32,15 @@ pub const SCOPES_SUPPORTED: [&str; 6] = [
     "users:admin",
 ];
 
-const CLAIMS_SUPPORTED: [&str; 13] = [
+const CLAIMS_SUPPORTED: [&str; 15] = [
     "iss",
     "sub",
     "aud",
     "exp",
     "iat",
     "auth_time",
+    "acr",
+    "amr",
     "nonce",
     "at_hash",
     "sid",
@@ -77,6 +80,7 @@ async fn discovery(State(Issuer(issuer)): State<Issuer>) -> impl IntoResponse {
         "code_challenge_methods_supported": ["S256"],
         "prompt_values_supported": ["none", "login", "consent"],
         "claims_supported": CLAIMS_SUPPORTED,
+        "acr_values_supported": ACR_VALUES,
         "claims_parameter_supported": false,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,

@@ -9,6 +9,8 @@ pub const HEALTH: &str = "/health";
 // First-party JSON API.
 pub const REGISTER: &str = "/auth/register";
 pub const LOGIN: &str = "/auth/login";
+/// The second step of a login answered with `mfa_required`.
+pub const LOGIN_SECOND_FACTOR: &str = "/auth/login/mfa";
 pub const REFRESH: &str = "/auth/refresh";
 pub const LOGOUT: &str = "/auth/logout";
 pub const ME: &str = "/auth/me";

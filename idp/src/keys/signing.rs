@@ -26,7 +26,17 @@ pub struct AccessGrant {
     /// The first-party session the token was issued in (claim `sid`), so the idp's
     /// own session API can tell which session a token speaks for.
     pub session_id: Option<String>,
+    /// How the user signed in; `None` for a client's own token.
+    pub sign_in: Option<SignIn>,
     pub lifetime_secs: u64,
+}
+
+/// How the user behind a token signed in: `auth_time` and `acr` as RFC 9068 §2.2.1 puts
+/// them in access tokens, and `amr` (RFC 8176), so a resource server can ask for more.
+pub struct SignIn {
+    pub auth_time: i64,
+    pub acr: &'static str,
+    pub amr: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -43,6 +53,12 @@ struct AccessTokenClaims {
     email: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     sid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_time: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    acr: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    amr: Option<Vec<String>>,
 }
 
 /// A signed access token, its lifetime in seconds, and what a server needs to track it
@@ -93,6 +109,9 @@ impl TokenIssuer {
             scope: grant.scope,
             email: grant.email,
             sid: grant.session_id,
+            auth_time: grant.sign_in.as_ref().map(|s| s.auth_time),
+            acr: grant.sign_in.as_ref().map(|s| s.acr),
+            amr: grant.sign_in.map(|s| s.amr),
         };
         let serde_json::Value::Object(map) = serde_json::to_value(claims)? else {
             anyhow::bail!("Access token claims did not serialise to an object");

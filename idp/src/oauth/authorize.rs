@@ -20,6 +20,7 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use sqlx::AnyPool;
 
+use crate::accounts::amr::Amr;
 use crate::guards::secrets::Secret;
 use crate::keys::KeyRing;
 use crate::oauth::clients::{Client, ClientId, Clients, ConsentPolicy, GrantType};
@@ -546,6 +547,8 @@ pub fn consent(
 pub struct CodeSubject<'a> {
     pub user_id: &'a str,
     pub auth_time: i64,
+    /// How the user signed in.
+    pub amr: &'a Amr,
     /// The OIDC session id of the sign-in; logout revokes what it produced.
     pub sid: &'a str,
 }
@@ -571,6 +574,7 @@ pub async fn issue_code(
             .as_ref()
             .map(|c| c.as_ref().to_owned()),
         auth_time: subject.auth_time,
+        amr: subject.amr.stored(),
         session_id: subject.sid.to_owned(),
         expires_at: now + ttl,
     };

@@ -7,6 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::accounts::amr::Amr;
 use crate::keys::signing::{ID_TOKEN_TYPE, TokenIssuer};
 use crate::oauth::Scope;
 
@@ -25,6 +26,8 @@ pub struct IdTokenRequest<'a> {
     /// The client: the only audience, so no `azp` is needed (§2).
     pub client_id: &'a str,
     pub auth_time: i64,
+    /// How the user signed in (`amr`, and the `acr` it reaches).
+    pub amr: &'a Amr,
     /// Only on the token response to an authorization code (§3.1.3.6); never on
     /// refresh (§12.2 and the errata: a refresh is not an authentication request).
     pub nonce: Option<&'a str>,
@@ -46,6 +49,8 @@ struct Claims<'a> {
     exp: i64,
     iat: i64,
     auth_time: i64,
+    acr: &'a str,
+    amr: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     nonce: Option<&'a str>,
     at_hash: String,
@@ -99,6 +104,8 @@ pub async fn issue(tokens: &TokenIssuer, request: IdTokenRequest<'_>) -> anyhow:
         exp: request.issued_at + lifetime,
         iat: request.issued_at,
         auth_time: request.auth_time,
+        acr: request.amr.acr(),
+        amr: request.amr.values(),
         nonce: request.nonce,
         at_hash: at_hash(request.access_token),
         sid: request.session_id,

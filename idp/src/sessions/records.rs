@@ -18,6 +18,7 @@ use anyhow::Context;
 use service_kit::clock::Clock;
 use sqlx::AnyPool;
 
+use crate::accounts::amr::Amr;
 use crate::guards::audit::store::{self as audit_store, AuditRow};
 use crate::guards::audit::{Audit, Event, Outcome, events};
 use crate::guards::secrets::{self, Secret};
@@ -137,6 +138,7 @@ impl UserSessions {
         kind: SessionKind,
         device: &Device,
         ip: Option<IpAddr>,
+        amr: &Amr,
     ) -> anyhow::Result<StartedSession> {
         let now = self.now();
         let (refresh_token, csrf_token) = match kind {
@@ -154,6 +156,7 @@ impl UserSessions {
             last_seen_at: now,
             expires_at: now + self.policy.lifetime_secs,
             csrf_hash: csrf_token.as_deref().map(secrets::hash),
+            amr: amr.stored(),
         };
         let mut tx = self.pool.begin().await.context("Failed to begin")?;
         store::insert(&mut *tx, &session).await?;

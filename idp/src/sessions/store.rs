@@ -21,10 +21,12 @@ pub struct SessionRow {
     pub last_seen_at: i64,
     pub expires_at: i64,
     pub csrf_hash: Option<String>,
+    /// How the user signed in ([`crate::accounts::amr::Amr`]'s stored form).
+    pub amr: String,
 }
 
-const COLUMNS: &str =
-    "id, user_id, kind, device, user_agent, ip, created_at, last_seen_at, expires_at, csrf_hash";
+const COLUMNS: &str = "id, user_id, kind, device, user_agent, ip, created_at, last_seen_at, expires_at, csrf_hash, \
+     amr";
 
 /// The condition for a live session, with `$1` = now and `$2` = the oldest allowed
 /// `last_seen_at`.
@@ -35,7 +37,8 @@ pub async fn insert<'e>(
     row: &SessionRow,
 ) -> anyhow::Result<()> {
     sqlx::query(&format!(
-        "INSERT INTO user_sessions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        "INSERT INTO user_sessions ({COLUMNS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
     ))
     .bind(&row.id)
     .bind(&row.user_id)
@@ -47,6 +50,7 @@ pub async fn insert<'e>(
     .bind(row.last_seen_at)
     .bind(row.expires_at)
     .bind(row.csrf_hash.as_deref())
+    .bind(&row.amr)
     .execute(executor)
     .await
     .context("Failed to store a session")?;
@@ -232,5 +236,6 @@ fn record(row: &AnyRow) -> anyhow::Result<SessionRow> {
         last_seen_at: row.try_get("last_seen_at")?,
         expires_at: row.try_get("expires_at")?,
         csrf_hash: row.try_get("csrf_hash")?,
+        amr: row.try_get("amr")?,
     })
 }

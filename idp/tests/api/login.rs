@@ -47,7 +47,10 @@ async fn access_tokens_follow_rfc_9068() {
     assert_eq!(
         names,
         [
+            "acr",
+            "amr",
             "aud",
+            "auth_time",
             "client_id",
             "email",
             "exp",
@@ -59,6 +62,8 @@ async fn access_tokens_follow_rfc_9068() {
             "sub"
         ]
     );
+    assert_eq!(claims["acr"], "urn:idp:acr:pwd");
+    assert_eq!(claims["amr"], serde_json::json!(["pwd"]));
     assert_eq!(claims["iss"], app.issuer.as_str());
     assert_eq!(claims["sub"], id.as_str());
     assert_eq!(claims["aud"], AUDIENCE);

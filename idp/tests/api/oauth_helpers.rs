@@ -163,6 +163,7 @@ pub async fn issue_code(
             nonce: spec.nonce.map(str::to_owned),
             code_challenge: spec.challenge.map(str::to_owned),
             auth_time: now - 30,
+            amr: "pwd".to_owned(),
             session_id: SESSION_ID.to_owned(),
             expires_at: now + spec.expires_in,
         },

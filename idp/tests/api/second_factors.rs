@@ -6,12 +6,15 @@
 
 use chrono::Duration;
 use reqwest::{Client, Response};
+use serde_json::{Value, json};
 use totp_rs::{Builder, Secret};
 
+use crate::browser_helpers::{AuthRequest, authorize, submit_consent};
 use crate::browser_helpers::{
     browser, csrf_token, get, hidden, location, page, post_form, sign_in, submit_login,
 };
-use crate::helpers::{PASSWORD, TestApp};
+use crate::helpers::{PASSWORD, TestApp, decode_jwt, error_code};
+use crate::oauth_helpers::{redeem, token_body};
 use crate::recovery::app_with_sink;
 use crate::smtp_sink::SmtpSink;
 
@@ -361,4 +364,115 @@ async fn removing_the_last_app_turns_two_step_sign_in_off() {
         .unwrap();
     assert_eq!(count, 0);
     assert!(!enrolled.recovery_codes.is_empty());
+}
+
+/// The access token of a JSON API login (`200`), decoded.
+async fn access_claims(response: Response) -> Value {
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    decode_jwt(body["access_token"].as_str().unwrap()).1
+}
+
+#[tokio::test]
+async fn the_json_api_answers_mfa_required_and_a_single_use_challenge_completes_it() {
+    let app = crate::helpers::spawn_app().await;
+    let (_, enrolled) = user_with_an_app(&app).await;
+
+    let response = app.post_login(EMAIL, PASSWORD).await;
+    assert_eq!(response.status(), 403);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "mfa_required");
+    assert!(body.get("access_token").is_none() && body.get("refresh_token").is_none());
+    assert_eq!(body["methods"], json!(["totp", "recovery_code"]));
+    let challenge = body["mfa_token"].as_str().unwrap().to_owned();
+    let second = |token: &str, code: &str| {
+        let body = json!({ "mfa_token": token, "code": code });
+        let app = &app;
+        async move { app.post_json("/auth/login/mfa", &body).await }
+    };
+
+    let right = enrolled.code(&app, 0);
+    let wrong = if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let response = second(&challenge, wrong).await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(error_code(response).await, "invalid_code");
+    let claims = access_claims(second(&challenge, &right).await).await;
+    assert_eq!(claims["acr"], "urn:idp:acr:mfa");
+    assert_eq!(claims["amr"], json!(["pwd", "otp", "mfa"]));
+    assert!(claims["auth_time"].is_i64());
+
+    // Single use, and nothing but a live challenge works.
+    app.clock.shift(Duration::seconds(30));
+    let response = second(&challenge, &enrolled.code(&app, 0)).await;
+    assert_eq!(response.status(), 400);
+    assert_eq!(error_code(response).await, "invalid_mfa_token");
+    let response = second("made-up", &enrolled.code(&app, 0)).await;
+    assert_eq!(error_code(response).await, "invalid_mfa_token");
+
+    // A recovery code works as the second step too; a stale challenge does not.
+    let response = app.post_login(EMAIL, PASSWORD).await;
+    let body: Value = response.json().await.unwrap();
+    let fresh = body["mfa_token"].as_str().unwrap();
+    app.clock.shift(Duration::minutes(6));
+    let response = second(fresh, &enrolled.recovery_codes[0]).await;
+    assert_eq!(error_code(response).await, "invalid_mfa_token", "expired");
+    let response = app.post_login(EMAIL, PASSWORD).await;
+    let body: Value = response.json().await.unwrap();
+    let fresh = body["mfa_token"].as_str().unwrap();
+    let claims = access_claims(second(fresh, &enrolled.recovery_codes[0]).await).await;
+    assert_eq!(claims["acr"], "urn:idp:acr:mfa");
+}
+
+#[tokio::test]
+async fn tokens_say_how_the_user_signed_in() {
+    let app = crate::helpers::spawn_app().await;
+    app.register("grace@example.com").await;
+    let claims = access_claims(app.post_login("grace@example.com", PASSWORD).await).await;
+    assert_eq!(claims["acr"], "urn:idp:acr:pwd");
+    assert_eq!(claims["amr"], json!(["pwd"]));
+
+    // Through the pages and the authorization code flow: the ID token, the access
+    // token, and both again after a refresh.
+    let (_, enrolled) = user_with_an_app(&app).await;
+    let client = crate::oauth_helpers::confidential_client(&app).await;
+    let browser_client = crate::browser_helpers::TestClient {
+        id: client.id.clone(),
+        name: String::new(),
+    };
+    let request =
+        AuthRequest::new(&browser_client).set("redirect_uri", crate::oauth_helpers::REDIRECT_URI);
+    let browser = crate::browser_helpers::browser();
+    let login = location(&app, &authorize(&app, &browser, &request).await);
+    let response = submit_login(&app, &browser, &login, EMAIL).await;
+    assert_eq!(location(&app, &response), app.url(SECOND_STEP));
+    let response = code_step(&app, &browser, &enrolled.code(&app, 0)).await;
+    let next = location(&app, &response);
+    assert!(next.starts_with(&app.url("/authorize/continue")), "{next}");
+    let mut next = location(&app, &get(&browser, &next).await);
+    if next.starts_with(&app.url("/consent")) {
+        next = location(&app, &submit_consent(&app, &browser, &next, "allow").await);
+    }
+    let code = crate::browser_helpers::param(&next, "code").expect("a code");
+    let tokens = token_body(redeem(&app, &client, &code).await).await;
+    let (_, id) = decode_jwt(tokens["id_token"].as_str().unwrap());
+    assert_eq!(id["acr"], "urn:idp:acr:mfa");
+    assert_eq!(id["amr"], json!(["pwd", "otp", "mfa"]));
+    let (_, access) = decode_jwt(tokens["access_token"].as_str().unwrap());
+    assert_eq!(access["acr"], "urn:idp:acr:mfa");
+    assert_eq!(access["auth_time"], id["auth_time"]);
+
+    let refresh_token = tokens["refresh_token"].as_str().unwrap();
+    let refreshed = crate::oauth_helpers::refresh(&app, &client, refresh_token, &[]).await;
+    let refreshed = token_body(refreshed).await;
+    let (_, id) = decode_jwt(refreshed["id_token"].as_str().unwrap());
+    assert_eq!(
+        id["amr"],
+        json!(["pwd", "otp", "mfa"]),
+        "the grant keeps it"
+    );
 }

@@ -66,6 +66,8 @@ async fn a_code_is_exchanged_for_an_access_token_an_id_token_and_a_refresh_token
     assert_eq!(
         sorted_keys(&claims),
         [
+            "acr",
+            "amr",
             "at_hash",
             "aud",
             "auth_time",
@@ -95,6 +97,8 @@ async fn a_code_is_exchanged_for_an_access_token_an_id_token_and_a_refresh_token
     assert!((iat - now()).abs() < 60);
     assert_eq!(claims["exp"].as_i64().unwrap() - iat, 3600);
     assert!((claims["auth_time"].as_i64().unwrap() - auth_time()).abs() < 60);
+    assert_eq!(claims["acr"], "urn:idp:acr:pwd");
+    assert_eq!(claims["amr"], serde_json::json!(["pwd"]));
 }
 
 #[tokio::test]
@@ -119,6 +123,8 @@ async fn the_id_token_carries_no_claim_the_scope_did_not_ask_for() {
     assert_eq!(
         sorted_keys(&claims),
         [
+            "acr",
+            "amr",
             "at_hash",
             "aud",
             "auth_time",

@@ -1,5 +1,6 @@
-//! The first-party JSON API's entry points: `POST /auth/register`, `POST /auth/login`,
-//! `POST /auth/refresh`, `POST /auth/logout` and `GET /auth/config`. The calls made
+//! The first-party JSON API's entry points: `POST /auth/register`, `POST /auth/login`
+//! (and its second step, `POST /auth/login/mfa`), `POST /auth/refresh`,
+//! `POST /auth/logout` and `GET /auth/config`. The calls made
 //! within a session are in [`super::sessions`]. Errors use the shared JSON shape
 //! (`service_kit::api_error`).
 
@@ -21,11 +22,12 @@ use super::sessions::{
 use crate::accounts::password::Password;
 use crate::accounts::profile::DisplayName;
 use crate::accounts::{Accounts, LoginError, RegisterError};
+use crate::factors::CheckError;
 use crate::guards::secrets::Secret;
 use crate::http::client_ip::ClientIp;
 use crate::http::endpoints;
 use crate::http::state::AppState;
-use crate::sessions::api::SessionTokens;
+use crate::sessions::api::{CHALLENGE_TTL_SECS, LoginOutcome, SecondStepError, SessionTokens};
 use crate::sessions::device::Device;
 use crate::sessions::records::{EndReason, RefreshError, UserSessions};
 use crate::sessions::store::SessionRow;
@@ -37,6 +39,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route(endpoints::REGISTER, post(register))
         .route(endpoints::LOGIN, post(login))
+        .route(endpoints::LOGIN_SECOND_FACTOR, post(login_second_factor))
         .route(endpoints::REFRESH, post(refresh))
         .route(endpoints::LOGOUT, post(logout))
         .route(endpoints::AUTH_CONFIG, get(config))
@@ -95,7 +98,7 @@ async fn login(
     device: Device,
     ApiJson(body): ApiJson<Credentials>,
 ) -> Result<Response, ApiError> {
-    let tokens = state
+    let outcome = state
         .api_sessions
         .login(&body.email, body.password, ip, &device)
         .await
@@ -115,6 +118,71 @@ async fn login(
                 "Confirm your email address first: a new link is on its way to it.",
             ),
             LoginError::Unexpected(e) => ApiError::internal(&e),
+        })?;
+    match outcome {
+        LoginOutcome::Tokens(tokens) => Ok(session_tokens(&state, *tokens)),
+        LoginOutcome::SecondFactorRequired { mfa_token } => Ok(mfa_required(&mfa_token)),
+    }
+}
+
+/// `403 mfa_required`: the password was right and a second factor must follow, with the
+/// challenge that `POST /auth/login/mfa` completes. The error shape, plus the challenge.
+fn mfa_required(mfa_token: &Secret) -> Response {
+    let body = json!({
+        "error": "mfa_required",
+        "message": "This account uses two-step sign-in: send a code with the mfa_token.",
+        "mfa_token": mfa_token.expose(),
+        "expires_in": CHALLENGE_TTL_SECS,
+        "methods": ["totp", "recovery_code"],
+    });
+    (
+        StatusCode::FORBIDDEN,
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        Json(body),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecondStep {
+    mfa_token: String,
+    /// A code from an authenticator app, or a recovery code.
+    code: String,
+}
+
+/// `POST /auth/login/mfa`: the second step of a login answered with `mfa_required`.
+#[tracing::instrument(skip_all)]
+async fn login_second_factor(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    device: Device,
+    ApiJson(body): ApiJson<SecondStep>,
+) -> Result<Response, ApiError> {
+    let tokens = state
+        .api_sessions
+        .complete_login(&body.mfa_token, &body.code, ip, &device)
+        .await
+        .map_err(|e| match e {
+            SecondStepError::InvalidChallenge => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_mfa_token",
+                "The mfa_token is unknown, used or expired: log in again.",
+            ),
+            SecondStepError::Check(CheckError::WrongCode) => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_code",
+                "The code is incorrect.",
+            ),
+            SecondStepError::Check(CheckError::Throttled { retry_after_secs }) => {
+                too_many_requests(
+                    retry_after_secs,
+                    "Too many failed sign-ins from this address. Retry later.",
+                )
+            }
+            SecondStepError::Check(CheckError::Unexpected(e)) | SecondStepError::Unexpected(e) => {
+                ApiError::internal(&e)
+            }
         })?;
     Ok(session_tokens(&state, tokens))
 }

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
+use crate::accounts::amr::Amr;
 use crate::http::browser_session::{BrowserSession, PendingAuthorization};
 use crate::http::endpoints;
 use crate::http::pages::PageError;
@@ -192,9 +193,11 @@ pub async fn proceed(
         }
         Ok(ConsentStep::Done) => {}
     }
+    let amr = Amr::parse(&user.amr);
     let subject = CodeSubject {
         user_id: &user.user_id,
         auth_time: user.auth_time,
+        amr: &amr,
         sid: &user.sid,
     };
     let code = authorize::issue_code(

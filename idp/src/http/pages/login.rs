@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use service_kit::clock::Clock;
 
+use crate::accounts::amr::Amr;
 use crate::accounts::email::Email;
 use crate::accounts::profile::DisplayName;
 use crate::accounts::{Accounts, LoginError, RegisterError};
@@ -31,8 +32,6 @@ use crate::oauth::consent;
 use crate::oauth::{ErrorCode, OAuthError, Scope};
 use crate::sessions::device::Device;
 
-/// How a password-only sign-in is recorded (RFC 8176).
-pub(super) const PASSWORD: [&str; 1] = ["pwd"];
 /// The one message for an unknown email and a wrong password (no enumeration).
 const LOGIN_FAILED: &str = "The email or password is incorrect.";
 const EMAIL_NOT_VERIFIED: &str = "Confirm your email address first: we have sent a new link \
@@ -247,14 +246,8 @@ async fn login(
                 return see_other(endpoints::SECOND_FACTOR_PAGE);
             }
             let next = Next { waiting, return_to };
-            signed_in(
-                &state.clock,
-                &session,
-                (&user.id, &user.email),
-                &PASSWORD,
-                next,
-            )
-            .await
+            let user = (user.id.as_str(), user.email.as_str());
+            signed_in(&state.clock, &session, user, &Amr::password(), next).await
         }
         Err(e @ (LoginError::InvalidCredentials | LoginError::EmailNotVerified)) => {
             let (status, error) = match e {
@@ -307,7 +300,7 @@ pub(super) async fn signed_in(
     clock: &Clock,
     session: &BrowserSession,
     user: (&str, &str),
-    amr: &[&str],
+    amr: &Amr,
     next: Next,
 ) -> Result<Response, PageError> {
     let (user_id, email) = user;
@@ -431,7 +424,7 @@ async fn register(
                 };
                 let user = (user.id.to_string(), user.email);
                 let user = (user.0.as_str(), user.1.as_ref());
-                return signed_in(&state.clock, &session, user, &PASSWORD, next).await;
+                return signed_in(&state.clock, &session, user, &Amr::password(), next).await;
             }
             Err(RegisterError::InvalidEmail(e)) => errors.email = Some(e.to_string()),
             Err(RegisterError::InvalidPassword(e)) => errors.password = Some(e.to_string()),

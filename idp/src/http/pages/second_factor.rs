@@ -11,6 +11,7 @@ use axum::response::Response;
 use axum::routing::get;
 use serde::Deserialize;
 
+use crate::accounts::amr::Amr;
 use crate::factors::{Actor, CheckError, SecondFactor};
 use crate::http::browser_session::{BrowserSession, PendingSignIn};
 use crate::http::client_ip::ClientIp;
@@ -127,7 +128,7 @@ async fn submit(
                 waiting,
             };
             let amr = match factor {
-                SecondFactor::Totp | SecondFactor::RecoveryCode => ["pwd", "otp", "mfa"],
+                SecondFactor::Totp | SecondFactor::RecoveryCode => Amr::password_and_code(),
             };
             let user = (pending.user_id.as_str(), pending.email.as_str());
             signed_in(&state.clock, &session, user, &amr, next).await

@@ -65,6 +65,7 @@ pub(super) async fn exchange(
         user_id: code.user_id.clone(),
         scope: code.scope.clone(),
         auth_time: code.auth_time,
+        amr: code.amr.clone(),
         session_id: Some(code.session_id.clone()),
         created_at: now,
         revoked_at: None,

@@ -40,6 +40,7 @@ pub(super) async fn exchange(
             scope: scope.to_string(),
             email: None,
             session_id: None,
+            sign_in: None,
             lifetime_secs: service.policy.access_token_ttl_secs,
         })
         .await?;

@@ -13,9 +13,10 @@ use serde::Serialize;
 use service_kit::clock::Clock;
 use sqlx::AnyPool;
 
+use crate::accounts::amr::Amr;
 use crate::accounts::store as users;
 use crate::guards::secrets::Secret;
-use crate::keys::signing::{AccessGrant, TokenIssuer};
+use crate::keys::signing::{AccessGrant, SignIn, TokenIssuer};
 use crate::oauth::clients::{Client, GrantType};
 use crate::oauth::id_token::{self, IdTokenRequest, UserClaims};
 use crate::oauth::store::access_tokens;
@@ -168,6 +169,7 @@ impl TokenService {
             // The account was deleted after the grant was made.
             return Err(TokenError::invalid_grant("The grant is no longer valid"));
         };
+        let amr = Amr::parse(&grant.amr);
         let access = self
             .tokens
             .access_token(AccessGrant {
@@ -177,6 +179,11 @@ impl TokenService {
                 scope: scope.to_string(),
                 email: scope.contains("email").then(|| user.email.clone()),
                 session_id: None,
+                sign_in: Some(SignIn {
+                    auth_time: grant.auth_time,
+                    acr: amr.acr(),
+                    amr: amr.values().to_vec(),
+                }),
                 lifetime_secs: self.policy.access_token_ttl_secs,
             })
             .await?;
@@ -196,6 +203,7 @@ impl TokenService {
                         subject: &user.id,
                         client_id: client.id.as_ref(),
                         auth_time: grant.auth_time,
+                        amr: &amr,
                         nonce,
                         session_id: grant.session_id.as_deref(),
                         access_token: &access.token,

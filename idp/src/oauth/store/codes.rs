@@ -15,6 +15,8 @@ pub struct CodeRecord {
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
     pub auth_time: i64,
+    /// How the user signed in (RFC 8176 values, space-separated).
+    pub amr: String,
     pub session_id: String,
     pub expires_at: i64,
 }
@@ -27,8 +29,8 @@ pub async fn insert(
 ) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO authorization_codes (code_hash, client_id, user_id, redirect_uri, scope, nonce, \
-         code_challenge, auth_time, session_id, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         code_challenge, auth_time, amr, session_id, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(code_hash)
     .bind(&code.client_id)
@@ -38,6 +40,7 @@ pub async fn insert(
     .bind(code.nonce.as_deref())
     .bind(code.code_challenge.as_deref())
     .bind(code.auth_time)
+    .bind(&code.amr)
     .bind(&code.session_id)
     .bind(now)
     .bind(code.expires_at)
@@ -59,7 +62,7 @@ pub enum Consumed {
     Unknown,
 }
 
-const RECORD_COLUMNS: &str = "client_id, user_id, redirect_uri, scope, nonce, code_challenge, auth_time, session_id, expires_at";
+const RECORD_COLUMNS: &str = "client_id, user_id, redirect_uri, scope, nonce, code_challenge, auth_time, amr, session_id, expires_at";
 
 /// Marks the code used and returns it, or says why it cannot be used. Takes a connection
 /// (`&mut *tx`): the token endpoint consumes the code and records its grant in one
@@ -87,6 +90,7 @@ pub async fn consume(
             nonce: row.try_get("nonce")?,
             code_challenge: row.try_get("code_challenge")?,
             auth_time: row.try_get("auth_time")?,
+            amr: row.try_get("amr")?,
             session_id: row.try_get("session_id")?,
             expires_at: row.try_get("expires_at")?,
         }));

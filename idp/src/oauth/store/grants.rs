@@ -14,6 +14,8 @@ pub struct GrantRecord {
     pub user_id: String,
     pub scope: String,
     pub auth_time: i64,
+    /// How the user signed in for this grant (RFC 8176 values, space-separated).
+    pub amr: String,
     pub session_id: Option<String>,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
@@ -30,14 +32,15 @@ pub async fn insert<'e>(
     grant: &GrantRecord,
 ) -> anyhow::Result<()> {
     sqlx::query(
-        "INSERT INTO grants (id, client_id, user_id, scope, auth_time, session_id, created_at, \
-         revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO grants (id, client_id, user_id, scope, auth_time, amr, session_id, \
+         created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(&grant.id)
     .bind(&grant.client_id)
     .bind(&grant.user_id)
     .bind(&grant.scope)
     .bind(grant.auth_time)
+    .bind(&grant.amr)
     .bind(grant.session_id.as_deref())
     .bind(grant.created_at)
     .bind(grant.revoked_at)
@@ -52,8 +55,8 @@ pub async fn find<'e>(
     id: &str,
 ) -> anyhow::Result<Option<GrantRecord>> {
     let row = sqlx::query(
-        "SELECT id, client_id, user_id, scope, auth_time, session_id, created_at, revoked_at \
-         FROM grants WHERE id = $1",
+        "SELECT id, client_id, user_id, scope, auth_time, amr, session_id, created_at, \
+         revoked_at FROM grants WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(executor)
@@ -66,6 +69,7 @@ pub async fn find<'e>(
             user_id: row.try_get("user_id")?,
             scope: row.try_get("scope")?,
             auth_time: row.try_get("auth_time")?,
+            amr: row.try_get("amr")?,
             session_id: row.try_get("session_id")?,
             created_at: row.try_get("created_at")?,
             revoked_at: row.try_get("revoked_at")?,
