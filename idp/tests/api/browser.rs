@@ -3,7 +3,8 @@
 //! consent pages and lands on the client's redirect URI with a code, the state and the
 //! issuer; signed in on two browsers, they end one session from the other's account
 //! page; having forgotten their password, they reset it with the link from the mail;
-//! they confirm their address and move to a new one with the links mailed to them.
+//! they confirm their address and move to a new one with the links mailed to them;
+//! they add an authenticator app and sign in with its code.
 //! Every page renders without a console error (a CSP violation is one).
 //!
 //! Without Chromium the tests print why and pass, unless `REQUIRE_BROWSER=1` (CI), where
@@ -415,6 +416,79 @@ async fn a_person_confirms_their_address_then_moves_to_a_new_one_by_mail_in_chro
     .await;
     assert_eq!(app.post_login(old, PASSWORD).await.status(), 401);
     app.login(new).await;
+}
+
+/// Two-step sign-in in Chromium: the person adds an authenticator app (the test reads
+/// the key the page shows and computes the codes, as the app would), sees the recovery
+/// codes, signs out, and signs in again with the password and then a code. The inline
+/// QR code passes the CSP (no console error).
+#[tokio::test]
+async fn a_person_adds_an_authenticator_app_and_signs_in_with_a_code_in_chromium() {
+    let app = spawn_app().await;
+    let email = "ada@example.com";
+    app.register(email).await;
+    let code = |secret: &str, steps: i64| {
+        let at = app.clock.now().timestamp() + steps * 30;
+        totp_rs::Builder::new()
+            .with_secret(totp_rs::Secret::try_from_base32(secret).unwrap())
+            .build()
+            .unwrap()
+            .generate(u64::try_from(at).unwrap())
+            .to_string()
+    };
+
+    with_chromium(async |browser| {
+        browser.goto(&app.url("/login")).await.unwrap();
+        sign_in_on_the_page(&browser, email).await;
+        wait_for_url(&browser, &app.url("/")).await;
+        browser.goto(&app.url("/account")).await.unwrap();
+        browser
+            .find(Locator::LinkText("Manage two-step sign-in"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        browser
+            .find(Locator::LinkText("Add an authenticator app"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_for(&browser, "figure.qr svg").await;
+        assert_no_console_errors(&browser, "the page with the QR code").await;
+        let secret = wait_for(&browser, "#totp-secret")
+            .await
+            .text()
+            .await
+            .unwrap();
+        fill(&browser, "name", "Phone").await;
+        fill(&browser, "code", &code(&secret, 0)).await;
+        fill(&browser, "current_password", PASSWORD).await;
+        submit_form_with(&browser, "code").await;
+        wait_for_xpath(&browser, "//h1[. = 'Your recovery codes']").await;
+        let codes = browser
+            .find_all(Locator::Css("ul.codes code"))
+            .await
+            .unwrap();
+        assert_eq!(codes.len(), 10);
+        assert_no_console_errors(&browser, "the recovery codes page").await;
+
+        // Signed out, the password alone no longer signs in.
+        browser.delete_all_cookies().await.unwrap();
+        app.clock.shift(chrono::Duration::seconds(30));
+        browser.goto(&app.url("/login")).await.unwrap();
+        sign_in_on_the_page(&browser, email).await;
+        wait_for_url(&browser, &app.url("/login/second-factor")).await;
+        assert_no_console_errors(&browser, "the second step").await;
+        fill(&browser, "code", &code(&secret, 0)).await;
+        submit_form_with(&browser, "code").await;
+        wait_for_url(&browser, &app.url("/")).await;
+        wait_for(&browser, "a[href='/account']").await;
+        assert_no_console_errors(&browser, "home after the second step").await;
+    })
+    .await;
 }
 
 /// The End button of a session other than this browser's.
