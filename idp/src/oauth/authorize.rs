@@ -10,7 +10,7 @@
 //! 4. `response_type=code` only;
 //! 5. the scope, within the client's allowance;
 //! 6. PKCE, S256 only (RFC 7636, RFC 9700 §2.1.1);
-//! 7. `prompt`, `max_age`, `id_token_hint`, `nonce`, `login_hint`.
+//! 7. `prompt`, `max_age`, `id_token_hint`, `nonce`, `login_hint`, `acr_values`.
 //!
 //! Then, with what the browser session knows, [`authentication`] and [`consent`]
 //! decide whether the user must sign in or answer the consent page, and [`issue_code`]
@@ -20,7 +20,7 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use sqlx::AnyPool;
 
-use crate::accounts::amr::Amr;
+use crate::accounts::amr::{ACR_MFA, ACR_VALUES, Amr};
 use crate::guards::secrets::Secret;
 use crate::keys::KeyRing;
 use crate::oauth::clients::{Client, ClientId, Clients, ConsentPolicy, GrantType};
@@ -161,6 +161,10 @@ pub struct AuthorizationRequest {
     pub expected_subject: Option<String>,
     /// An email to pre-fill on the sign-in page.
     pub login_hint: Option<String>,
+    /// `acr_values` prefers the multi-factor level: a password-only sign-in of a user
+    /// who has a second factor is asked for it (step-up).
+    #[serde(default)]
+    pub wants_mfa: bool,
 }
 
 impl AuthorizationRequest {
@@ -217,6 +221,7 @@ pub async fn validate(
         max_age,
         expected_subject,
         login_hint: login_hint(params),
+        wants_mfa: wants_mfa(params),
     };
     Ok((request, client))
 }
@@ -447,11 +452,28 @@ fn login_hint(params: &Params) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// `acr_values` (OIDC Core §3.1.2.1): space-separated, in order of preference, and
+/// voluntary. The first value we know decides; unknown values are passed over.
+fn wants_mfa(params: &Params) -> bool {
+    let values = single(params, "acr_values")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    values
+        .split_whitespace()
+        .find(|v| ACR_VALUES.contains(v))
+        .is_some_and(|v| v == ACR_MFA)
+}
+
 /// Who is signed in, as far as the authorization decision cares.
 pub struct Authentication<'a> {
     pub user_id: &'a str,
     /// Unix seconds.
     pub auth_time: i64,
+    /// The sign-in used a second factor.
+    pub mfa: bool,
+    /// The user has a second factor to step up with (only looked up when asked for).
+    pub can_step_up: bool,
 }
 
 /// The outcome of [`authentication`].
@@ -461,11 +483,15 @@ pub enum AuthenticationStep {
     Done,
     /// Show the sign-in page.
     SignIn,
+    /// Signed in with the password alone, and the client asks for more: show the
+    /// second step for the signed-in user.
+    SecondFactor,
 }
 
 /// Step 8 (OIDC Core §3.1.2.3): sign in when nobody is, when `prompt=login` asks for a
 /// fresh sign-in, when the last one is older than `max_age`, or when the client
-/// expects another user (`id_token_hint`). `signed_in_for_this_request` says the user
+/// expects another user (`id_token_hint`); the second factor when `acr_values` asks
+/// for it and the password alone signed in a user who has one. `signed_in_for_this_request` says the user
 /// just entered their password for this very request, which satisfies all of these
 /// once (else `prompt=login` and `max_age=0` would loop).
 pub fn authentication(
@@ -496,13 +522,19 @@ pub fn authentication(
             forced || too_old || someone_else
         }
     };
-    match (needs_sign_in, request.prompt) {
-        (false, _) => Ok(AuthenticationStep::Done),
-        (true, Prompt::NoInteraction) => Err(OAuthError::new(
+    let step_up = request.wants_mfa && user.is_some_and(|u| !u.mfa && u.can_step_up);
+    match (needs_sign_in, step_up, request.prompt) {
+        (false, false, _) => Ok(AuthenticationStep::Done),
+        (true, _, Prompt::NoInteraction) => Err(OAuthError::new(
             ErrorCode::LoginRequired,
             "The user must sign in",
         )),
-        (true, Prompt::Interactive { .. }) => Ok(AuthenticationStep::SignIn),
+        (true, _, Prompt::Interactive { .. }) => Ok(AuthenticationStep::SignIn),
+        (false, true, Prompt::NoInteraction) => Err(OAuthError::new(
+            ErrorCode::InteractionRequired,
+            "The user must confirm the sign-in with a second factor",
+        )),
+        (false, true, Prompt::Interactive { .. }) => Ok(AuthenticationStep::SecondFactor),
     }
 }
 
@@ -651,6 +683,7 @@ mod tests {
             max_age,
             expected_subject: expected.map(str::to_owned),
             login_hint: None,
+            wants_mfa: false,
         }
     }
 
@@ -721,6 +754,8 @@ mod tests {
         let user = Authentication {
             user_id: "u1",
             auth_time: 1_000,
+            mfa: false,
+            can_step_up: false,
         };
         let step = |r: &AuthorizationRequest, fresh| authentication(r, Some(&user), fresh, 1_100);
         assert_eq!(
@@ -766,6 +801,53 @@ mod tests {
                 .unwrap_err()
                 .code,
             ErrorCode::LoginRequired
+        );
+    }
+
+    #[test]
+    fn acr_values_asking_for_mfa_steps_a_password_sign_in_up() {
+        assert!(wants_mfa(&params("acr_values=urn%3Aidp%3Aacr%3Amfa")));
+        assert!(wants_mfa(&params(
+            "acr_values=urn%3Aother+urn%3Aidp%3Aacr%3Amfa+urn%3Aidp%3Aacr%3Apwd"
+        )));
+        assert!(!wants_mfa(&params(
+            "acr_values=urn%3Aidp%3Aacr%3Apwd+urn%3Aidp%3Aacr%3Amfa"
+        )));
+        assert!(!wants_mfa(&params("acr_values=urn%3Aother")));
+
+        let asking = AuthorizationRequest {
+            wants_mfa: true,
+            ..request(INTERACTIVE, None, None)
+        };
+        let user = |mfa, can_step_up| Authentication {
+            user_id: "u1",
+            auth_time: 1_000,
+            mfa,
+            can_step_up,
+        };
+        let step = |r: &AuthorizationRequest, u: &Authentication<'_>| {
+            authentication(r, Some(u), false, 1_100)
+        };
+        assert_eq!(
+            step(&asking, &user(false, true)),
+            Ok(AuthenticationStep::SecondFactor)
+        );
+        assert_eq!(
+            step(&asking, &user(true, true)),
+            Ok(AuthenticationStep::Done)
+        );
+        assert_eq!(
+            step(&asking, &user(false, false)),
+            Ok(AuthenticationStep::Done),
+            "nothing to step up with: voluntary, the acr claim tells"
+        );
+        let silent = AuthorizationRequest {
+            prompt: Prompt::NoInteraction,
+            ..asking
+        };
+        assert_eq!(
+            step(&silent, &user(false, true)).unwrap_err().code,
+            ErrorCode::InteractionRequired
         );
     }
 }

@@ -439,25 +439,13 @@ async fn tokens_say_how_the_user_signed_in() {
     // Through the pages and the authorization code flow: the ID token, the access
     // token, and both again after a refresh.
     let (_, enrolled) = user_with_an_app(&app).await;
-    let client = crate::oauth_helpers::confidential_client(&app).await;
-    let browser_client = crate::browser_helpers::TestClient {
-        id: client.id.clone(),
-        name: String::new(),
-    };
-    let request =
-        AuthRequest::new(&browser_client).set("redirect_uri", crate::oauth_helpers::REDIRECT_URI);
+    let (client, request) = client_and_request(&app).await;
     let browser = crate::browser_helpers::browser();
     let login = location(&app, &authorize(&app, &browser, &request).await);
     let response = submit_login(&app, &browser, &login, EMAIL).await;
     assert_eq!(location(&app, &response), app.url(SECOND_STEP));
     let response = code_step(&app, &browser, &enrolled.code(&app, 0)).await;
-    let next = location(&app, &response);
-    assert!(next.starts_with(&app.url("/authorize/continue")), "{next}");
-    let mut next = location(&app, &get(&browser, &next).await);
-    if next.starts_with(&app.url("/consent")) {
-        next = location(&app, &submit_consent(&app, &browser, &next, "allow").await);
-    }
-    let code = crate::browser_helpers::param(&next, "code").expect("a code");
+    let code = finish_authorization(&app, &browser, &response).await;
     let tokens = token_body(redeem(&app, &client, &code).await).await;
     let (_, id) = decode_jwt(tokens["id_token"].as_str().unwrap());
     assert_eq!(id["acr"], "urn:idp:acr:mfa");
@@ -475,4 +463,73 @@ async fn tokens_say_how_the_user_signed_in() {
         json!(["pwd", "otp", "mfa"]),
         "the grant keeps it"
     );
+}
+
+/// A confidential client, and an authorization request of it (`openid email`, PKCE).
+async fn client_and_request(app: &TestApp) -> (crate::oauth_helpers::TestClient, AuthRequest) {
+    let client = crate::oauth_helpers::confidential_client(app).await;
+    let browser_client = crate::browser_helpers::TestClient {
+        id: client.id.clone(),
+        name: String::new(),
+    };
+    let request =
+        AuthRequest::new(&browser_client).set("redirect_uri", crate::oauth_helpers::REDIRECT_URI);
+    (client, request)
+}
+
+/// From a redirect to `/authorize/continue`, through consent, to the code.
+async fn finish_authorization(app: &TestApp, browser: &Client, response: &Response) -> String {
+    let next = location(app, response);
+    assert!(next.starts_with(&app.url("/authorize/continue")), "{next}");
+    let mut next = location(app, &get(browser, &next).await);
+    if next.starts_with(&app.url("/consent")) {
+        next = location(app, &submit_consent(app, browser, &next, "allow").await);
+    }
+    crate::browser_helpers::param(&next, "code").expect("a code")
+}
+
+#[tokio::test]
+async fn acr_values_steps_a_password_sign_in_up_and_prompt_none_cannot() {
+    let app = crate::helpers::spawn_app().await;
+    // Signed in with the password, then an app added: the session is password-only.
+    let (browser, enrolled) = user_with_an_app(&app).await;
+    let (client, request) = client_and_request(&app).await;
+    let asking = request.clone().set("acr_values", "urn:idp:acr:mfa");
+
+    let silent = asking.clone().set("prompt", "none");
+    let back = location(&app, &authorize(&app, &browser, &silent).await);
+    assert_eq!(
+        crate::browser_helpers::param(&back, "error").as_deref(),
+        Some("interaction_required")
+    );
+
+    let response = authorize(&app, &browser, &asking).await;
+    assert_eq!(location(&app, &response), app.url(SECOND_STEP));
+    let response = code_step(&app, &browser, &enrolled.code(&app, 0)).await;
+    let code = finish_authorization(&app, &browser, &response).await;
+    let tokens = token_body(redeem(&app, &client, &code).await).await;
+    let (_, id) = decode_jwt(tokens["id_token"].as_str().unwrap());
+    assert_eq!(id["acr"], "urn:idp:acr:mfa");
+
+    // Stepped up, the same session satisfies the next such request silently.
+    let back = location(&app, &authorize(&app, &browser, &silent).await);
+    assert!(
+        crate::browser_helpers::param(&back, "code").is_some(),
+        "{back}"
+    );
+
+    // Someone without a second factor is not asked: the acr claim tells the client.
+    app.register("grace@example.com").await;
+    let other = crate::browser_helpers::browser();
+    sign_in(&app, &other, "grace@example.com").await;
+    let back = location(&app, &authorize(&app, &other, &asking).await);
+    let next = if back.starts_with(&app.url("/consent")) {
+        location(&app, &submit_consent(&app, &other, &back, "allow").await)
+    } else {
+        back
+    };
+    let code = crate::browser_helpers::param(&next, "code").expect("a code");
+    let tokens = token_body(redeem(&app, &client, &code).await).await;
+    let (_, id) = decode_jwt(tokens["id_token"].as_str().unwrap());
+    assert_eq!(id["acr"], "urn:idp:acr:pwd");
 }

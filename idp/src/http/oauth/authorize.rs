@@ -13,8 +13,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
-use crate::accounts::amr::Amr;
-use crate::http::browser_session::{BrowserSession, PendingAuthorization};
+use crate::accounts::amr::{ACR_MFA, Amr};
+use crate::http::browser_session::{BrowserSession, PendingAuthorization, PendingSignIn};
 use crate::http::endpoints;
 use crate::http::pages::PageError;
 use crate::http::state::AppState;
@@ -154,9 +154,23 @@ pub async fn proceed(
     let pending = waiting.pending();
     let request = &pending.request;
     let user = session.user().await.map_err(|e| PageError::internal(&e))?;
+    let mfa = user
+        .as_ref()
+        .is_some_and(|u| Amr::parse(&u.amr).acr() == ACR_MFA);
+    // Whether the user has a second factor matters only when it is asked for.
+    let can_step_up = match &user {
+        Some(u) if request.wants_mfa && !mfa => state
+            .factors
+            .required(&u.user_id)
+            .await
+            .map_err(|e| PageError::internal(&e))?,
+        _ => false,
+    };
     let authentication = user.as_ref().map(|u| Authentication {
         user_id: &u.user_id,
         auth_time: u.auth_time,
+        mfa,
+        can_step_up,
     });
     match authorize::authentication(request, authentication.as_ref(), pending.authenticated, now) {
         Err(error) => {
@@ -166,6 +180,20 @@ pub async fn proceed(
         Ok(AuthenticationStep::SignIn) => {
             let id = waiting.park(session, now).await?;
             return see_other(&format!("{}?request={id}", endpoints::LOGIN_PAGE));
+        }
+        Ok(AuthenticationStep::SecondFactor) => {
+            let id = waiting.park(session, now).await?;
+            let Some(user) = &user else {
+                return Err(PageError::internal(&anyhow::anyhow!(
+                    "A step-up without a signed-in user"
+                )));
+            };
+            let pending = PendingSignIn::new(&user.user_id, &user.email, Some(&id), None, now);
+            session
+                .begin_second_step(&pending)
+                .await
+                .map_err(|e| PageError::internal(&e))?;
+            return see_other(endpoints::SECOND_FACTOR_PAGE);
         }
         Ok(AuthenticationStep::Done) => {}
     }
