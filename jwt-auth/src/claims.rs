@@ -28,6 +28,12 @@ pub struct AccessTokenClaims {
     pub token_id: String,
     /// Present on tokens issued to a user through first-party login.
     pub email: Option<String>,
+    /// When the user signed in (RFC 9068 §2.2.1), on tokens issued to a user.
+    pub auth_time: Option<i64>,
+    /// The authentication context class the sign-in reached (RFC 9068 §2.2.1).
+    pub acr: Option<String>,
+    /// How the user signed in (RFC 8176 values); empty when the token does not say.
+    pub amr: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -45,6 +51,12 @@ struct RawClaims {
     jti: String,
     #[serde(default)]
     email: Option<String>,
+    #[serde(default)]
+    auth_time: Option<i64>,
+    #[serde(default)]
+    acr: Option<String>,
+    #[serde(default)]
+    amr: Vec<String>,
 }
 
 /// `aud` is a string or an array of strings (RFC 7519 §4.1.3).
@@ -78,6 +90,9 @@ impl AccessTokenClaims {
             client_id: raw.client_id,
             token_id: raw.jti,
             email: raw.email,
+            auth_time: raw.auth_time,
+            acr: raw.acr,
+            amr: raw.amr,
         })
     }
 }

@@ -143,6 +143,29 @@ pub fn insufficient_scope(needed: &str) -> AuthError {
     }
 }
 
+/// 401 `insufficient_user_authentication` (RFC 9470 §3): the token is valid but the
+/// sign-in behind it is not the one this request needs. `acr_values` (space-separated)
+/// tells the client what to ask the authorization server for, as `acr_values` in a new
+/// authorization request (step-up). Check with [`AccessTokenClaims::acr`].
+pub fn insufficient_user_authentication(acr_values: &str) -> AuthError {
+    let www_authenticate = HeaderValue::from_str(&format!(
+        "Bearer error=\"insufficient_user_authentication\", \
+         error_description=\"A different authentication level is required\", \
+         acr_values=\"{acr_values}\""
+    ))
+    .unwrap_or_else(|_| {
+        HeaderValue::from_static("Bearer error=\"insufficient_user_authentication\"")
+    });
+    AuthError {
+        status: StatusCode::UNAUTHORIZED,
+        code: "insufficient_user_authentication",
+        message: format!(
+            "This request needs a stronger sign-in: get a new token with acr_values={acr_values}."
+        ),
+        www_authenticate,
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {

@@ -16,7 +16,8 @@
 //!   bounded cache of verified tokens (keyed by a hash, never used past `exp`, dropped
 //!   when the key that verified a token leaves the key set);
 //! - [`extractor`]: the axum extractor [`BearerClaims`], its rejection [`AuthRejection`],
-//!   the [`AuthError`] responses and [`insufficient_scope`] for 403s;
+//!   the [`AuthError`] responses, [`insufficient_scope`] for 403s and
+//!   [`insufficient_user_authentication`] (RFC 9470) for a sign-in too weak for a route;
 //! - [`clock`]: where "now" comes from ([`Clock`]: the system's, or the service's own).
 //!
 //! It needs nothing else of ours: any axum service can take it as it is.
@@ -98,6 +99,7 @@ pub use clock::Clock;
 pub use error::TokenError;
 pub use extractor::{
     AuthError, AuthRejection, BearerClaims, INVALID_TOKEN_MESSAGE, REQUEST_ID, insufficient_scope,
+    insufficient_user_authentication,
 };
 pub use jwks::{Freshness, JwksCache, JwksConfig, JwksStatus, RefreshTask};
 pub use validator::{TokenValidator, ValidationConfig};

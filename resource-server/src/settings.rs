@@ -64,6 +64,11 @@ pub struct Settings {
     /// `RS_MAX_CONNECTIONS`: open connections at most; more wait to be accepted. Keep
     /// it below the open-file limit (`ulimit -n`) less the database pool.
     pub max_connections: usize,
+    /// `RS_DELETE_REQUIRES_ACR`: the `acr` a token must carry to delete a profile, e.g.
+    /// `urn:idp:acr:mfa` (a sign-in with a second factor); others get RFC 9470's
+    /// `insufficient_user_authentication`. Unset (the default): any valid token with the
+    /// scope will do.
+    pub delete_requires_acr: Option<String>,
 }
 
 impl Default for Settings {
@@ -86,6 +91,7 @@ impl Default for Settings {
             request_timeout_secs: 30,
             header_read_timeout_secs: 10,
             max_connections: 1000,
+            delete_requires_acr: None,
         }
     }
 }

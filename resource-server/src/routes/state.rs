@@ -25,6 +25,12 @@ impl FromRef<AppState> for TokenValidator {
     }
 }
 
+impl FromRef<AppState> for Arc<Settings> {
+    fn from_ref(state: &AppState) -> Self {
+        state.settings.clone()
+    }
+}
+
 impl FromRef<AppState> for Profiles {
     fn from_ref(state: &AppState) -> Self {
         state.profiles.clone()

@@ -1,6 +1,8 @@
 //! The profile API: `/users/me`, `/users/{id}` (GET, PUT, DELETE) and `/users` (list).
 //! Every route needs a bearer token; what it may do is decided by [`crate::profiles`].
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -11,10 +13,13 @@ use serde::{Deserialize, Serialize};
 use service_kit::api_error::{ApiError, ApiJson};
 
 use super::paths;
-use crate::auth::{self, AccessTokenClaims, BearerClaims, insufficient_scope};
+use crate::auth::{
+    self, AccessTokenClaims, BearerClaims, insufficient_scope, insufficient_user_authentication,
+};
 use crate::domain::{AccessDenied, Caller, PageRequest, Profile, ProfileUpdate, UserId};
 use crate::profiles::{ProfileError, Profiles};
 use crate::routes::state::AppState;
+use crate::settings::Settings;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -116,8 +121,14 @@ async fn update_profile(
 async fn delete_profile(
     BearerClaims(claims): BearerClaims,
     State(profiles): State<Profiles>,
+    State(settings): State<Arc<Settings>>,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
+    if let Some(required) = &settings.delete_requires_acr
+        && claims.acr.as_deref() != Some(required.as_str())
+    {
+        return Err(auth::api_error(insufficient_user_authentication(required)));
+    }
     let id = user_id(id).ok_or_else(ApiError::not_found)?;
     profiles.delete(&caller(&claims), &id).await?;
     Ok(StatusCode::NO_CONTENT)

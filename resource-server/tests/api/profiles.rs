@@ -348,6 +348,59 @@ async fn owners_delete_their_own_profile() {
     assert_eq!(app.delete(&path, &token).await.status(), 404);
 }
 
+/// With `RS_DELETE_REQUIRES_ACR`, a token from a password-only sign-in (or one that says
+/// nothing) gets RFC 9470's answer naming the level to ask for; one from a sign-in with
+/// a second factor deletes.
+#[tokio::test]
+async fn deleting_can_require_a_sign_in_with_a_second_factor() {
+    const MFA: &str = "urn:idp:acr:mfa";
+    let app =
+        crate::helpers::spawn_app_with(|s| s.delete_requires_acr = Some(MFA.to_owned())).await;
+    let user = TestUser::generate();
+    app.create_profile(&user).await;
+    let path = format!("/users/{}", user.id);
+    let token_with = |acr: Option<&str>| {
+        let mut claims = app.issuer.claims(&user.id, Some(&user.email), USER_SCOPES);
+        let now = app.clock.now().timestamp();
+        claims["iat"] = json!(now);
+        claims["exp"] = json!(now + 600);
+        if let Some(acr) = acr {
+            claims["acr"] = json!(acr);
+            claims["amr"] = json!(["pwd"]);
+        }
+        app.issuer.token(&claims)
+    };
+    for token in [token_with(Some("urn:idp:acr:pwd")), token_with(None)] {
+        let response = app.delete(&path, &token).await;
+        assert_eq!(response.status(), 401);
+        let challenge = response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            challenge.starts_with(r#"Bearer error="insufficient_user_authentication""#),
+            "{challenge}"
+        );
+        assert!(
+            challenge.contains(&format!(r#"acr_values="{MFA}""#)),
+            "{challenge}"
+        );
+        assert_eq!(
+            error_code(response).await,
+            "insufficient_user_authentication"
+        );
+    }
+    assert_eq!(
+        app.get(&path, Some(&token_with(None))).await.status(),
+        200,
+        "kept"
+    );
+    assert_eq!(
+        app.delete(&path, &token_with(Some(MFA))).await.status(),
+        204
+    );
+}
+
 #[tokio::test]
 async fn unknown_profiles_and_ids_that_are_not_uuids_are_not_found() {
     let app = spawn_app().await;
