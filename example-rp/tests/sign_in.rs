@@ -76,6 +76,7 @@ async fn start_world() -> World {
             grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
             consent: ConsentPolicy::Ask,
             pkce: PkcePolicy::Required,
+            require_mfa: false,
         })
         .await
         .unwrap();

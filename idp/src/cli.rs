@@ -68,6 +68,9 @@ pub struct CreateArgs {
     /// Confidential clients only: accept authorization requests without PKCE.
     #[arg(long)]
     pkce_optional: bool,
+    /// Users must sign in with a second factor before this client gets a code.
+    #[arg(long)]
+    require_mfa: bool,
     #[arg(long)]
     json: bool,
 }
@@ -157,6 +160,7 @@ async fn create(clients: &Clients, args: CreateArgs) -> anyhow::Result<()> {
         } else {
             PkcePolicy::Required
         },
+        require_mfa: args.require_mfa,
     };
     let (client, secret) = match clients.create(new).await {
         Ok(created) => created,
@@ -191,6 +195,7 @@ fn describe(c: &Client) -> serde_json::Value {
         "grant_types": c.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
         "skip_consent": c.consent == ConsentPolicy::Skip,
         "require_pkce": c.requires_pkce(),
+        "require_mfa": c.require_mfa,
         "created_at": c.created_at,
     })
 }

@@ -139,6 +139,10 @@ pub struct Settings {
     /// (others are mailed a new link instead); default: everyone may, and the account
     /// page asks for verification.
     pub require_verified_email: bool,
+    /// `IDP_REQUIRE_MFA`: every client, as if registered with `--require-mfa`, gets
+    /// codes only for sign-ins with a second factor. The idp's own pages and JSON API
+    /// still sign in with the password alone, so people can add one.
+    pub require_mfa: bool,
     /// `IDP_MAIL_POLL_SECS`: how often the sender looks for due mail (retries, mail
     /// queued by other instances); mail queued here is sent at once.
     pub mail_poll_secs: u64,
@@ -190,6 +194,7 @@ impl Default for Settings {
             password_reset_ttl_secs: 1800,
             email_verification_ttl_secs: 86_400,
             require_verified_email: false,
+            require_mfa: false,
         }
     }
 }
@@ -496,6 +501,7 @@ impl Settings {
             authorization_code_ttl_secs: self.authorization_code_ttl_secs,
             jwks_max_age_secs: self.jwks_max_age_secs,
             trusted_proxies: self.trusted_proxies.clone(),
+            require_mfa: self.require_mfa,
         }
     }
 

@@ -14,4 +14,6 @@ pub struct HttpConfig {
     pub jwks_max_age_secs: u64,
     /// Reverse proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: TrustedProxies,
+    /// Every client gets codes only for sign-ins with a second factor.
+    pub require_mfa: bool,
 }

@@ -491,13 +491,16 @@ pub enum AuthenticationStep {
 /// Step 8 (OIDC Core §3.1.2.3): sign in when nobody is, when `prompt=login` asks for a
 /// fresh sign-in, when the last one is older than `max_age`, or when the client
 /// expects another user (`id_token_hint`); the second factor when `acr_values` asks
-/// for it and the password alone signed in a user who has one. `signed_in_for_this_request` says the user
+/// for it, or the client or the idp requires it (`mfa_required`), and the password
+/// alone signed in a user who has one. A requirement a user cannot meet (no second
+/// factor) is `unmet_authentication_requirements`; a voluntary `acr_values` is not. `signed_in_for_this_request` says the user
 /// just entered their password for this very request, which satisfies all of these
 /// once (else `prompt=login` and `max_age=0` would loop).
 pub fn authentication(
     request: &AuthorizationRequest,
     user: Option<&Authentication<'_>>,
     signed_in_for_this_request: bool,
+    mfa_required: bool,
     now: i64,
 ) -> Result<AuthenticationStep, OAuthError> {
     let needs_sign_in = match user {
@@ -522,8 +525,15 @@ pub fn authentication(
             forced || too_old || someone_else
         }
     };
-    let step_up = request.wants_mfa && user.is_some_and(|u| !u.mfa && u.can_step_up);
+    let wants_mfa = request.wants_mfa || mfa_required;
+    let step_up = wants_mfa && user.is_some_and(|u| !u.mfa && u.can_step_up);
+    let unmet = mfa_required && user.is_some_and(|u| !u.mfa && !u.can_step_up);
     match (needs_sign_in, step_up, request.prompt) {
+        (false, false, _) if unmet => Err(OAuthError::new(
+            ErrorCode::UnmetAuthenticationRequirements,
+            "This application requires two-step sign-in: add an authenticator app on your \
+             account page first",
+        )),
         (false, false, _) => Ok(AuthenticationStep::Done),
         (true, _, Prompt::NoInteraction) => Err(OAuthError::new(
             ErrorCode::LoginRequired,
@@ -757,7 +767,8 @@ mod tests {
             mfa: false,
             can_step_up: false,
         };
-        let step = |r: &AuthorizationRequest, fresh| authentication(r, Some(&user), fresh, 1_100);
+        let step =
+            |r: &AuthorizationRequest, fresh| authentication(r, Some(&user), fresh, false, 1_100);
         assert_eq!(
             step(&request(INTERACTIVE, None, None), false),
             Ok(AuthenticationStep::Done)
@@ -797,9 +808,15 @@ mod tests {
             ErrorCode::LoginRequired
         );
         assert_eq!(
-            authentication(&request(Prompt::NoInteraction, None, None), None, false, 0)
-                .unwrap_err()
-                .code,
+            authentication(
+                &request(Prompt::NoInteraction, None, None),
+                None,
+                false,
+                false,
+                0
+            )
+            .unwrap_err()
+            .code,
             ErrorCode::LoginRequired
         );
     }
@@ -826,7 +843,7 @@ mod tests {
             can_step_up,
         };
         let step = |r: &AuthorizationRequest, u: &Authentication<'_>| {
-            authentication(r, Some(u), false, 1_100)
+            authentication(r, Some(u), false, false, 1_100)
         };
         assert_eq!(
             step(&asking, &user(false, true)),
@@ -848,6 +865,19 @@ mod tests {
         assert_eq!(
             step(&silent, &user(false, true)).unwrap_err().code,
             ErrorCode::InteractionRequired
+        );
+
+        // Required by the client or the idp: the same, but nobody passes without one.
+        let plain = request(INTERACTIVE, None, None);
+        let required = |u: &Authentication<'_>| authentication(&plain, Some(u), false, true, 1_100);
+        assert_eq!(
+            required(&user(false, true)),
+            Ok(AuthenticationStep::SecondFactor)
+        );
+        assert_eq!(required(&user(true, true)), Ok(AuthenticationStep::Done));
+        assert_eq!(
+            required(&user(false, false)).unwrap_err().code,
+            ErrorCode::UnmetAuthenticationRequirements
         );
     }
 }

@@ -55,6 +55,7 @@ pub async fn register_client(app: &TestApp, customise: impl FnOnce(&mut NewClien
         grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
         consent: ConsentPolicy::Ask,
         pkce: PkcePolicy::Required,
+        require_mfa: false,
     };
     customise(&mut new);
     let (client, _secret) = Clients::new(app.db.pool.clone(), Clock::system())

@@ -72,6 +72,7 @@ pub async fn create_client(app: &TestApp, spec: ClientSpec) -> TestClient {
             grant_types: spec.grant_types,
             consent: ConsentPolicy::Skip,
             pkce: spec.pkce,
+            require_mfa: false,
         })
         .await
         .unwrap();

@@ -95,6 +95,7 @@ pub async fn register_client(
             grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
             consent: ConsentPolicy::Ask,
             pkce: PkcePolicy::Required,
+            require_mfa: false,
         })
         .await
         .unwrap();

@@ -533,3 +533,59 @@ async fn acr_values_steps_a_password_sign_in_up_and_prompt_none_cannot() {
     let (_, id) = decode_jwt(tokens["id_token"].as_str().unwrap());
     assert_eq!(id["acr"], "urn:idp:acr:pwd");
 }
+
+/// The `error` an authorization request ended with at the client, if any.
+async fn authorization_error(
+    app: &TestApp,
+    browser: &Client,
+    request: &AuthRequest,
+) -> Option<String> {
+    let back = location(app, &authorize(app, browser, request).await);
+    crate::browser_helpers::param(&back, "error")
+}
+
+#[tokio::test]
+async fn a_client_registered_to_require_it_gets_codes_only_after_a_second_factor() {
+    let app = crate::helpers::spawn_app().await;
+    let client = crate::browser_helpers::register_client(&app, |c| c.require_mfa = true).await;
+    let request = AuthRequest::new(&client);
+
+    // Someone without a second factor cannot meet it.
+    app.register("grace@example.com").await;
+    let grace = crate::browser_helpers::browser();
+    sign_in(&app, &grace, "grace@example.com").await;
+    assert_eq!(
+        authorization_error(&app, &grace, &request).await.as_deref(),
+        Some("unmet_authentication_requirements")
+    );
+
+    // Someone with one is asked for it, without acr_values.
+    let (browser, enrolled) = user_with_an_app(&app).await;
+    let response = authorize(&app, &browser, &request).await;
+    assert_eq!(location(&app, &response), app.url(SECOND_STEP));
+    let response = code_step(&app, &browser, &enrolled.code(&app, 0)).await;
+    finish_authorization(&app, &browser, &response).await;
+}
+
+#[tokio::test]
+async fn idp_require_mfa_holds_every_client_to_it() {
+    let app =
+        crate::helpers::spawn_app_with(service_kit::testing::fresh_database("idp").await, |s| {
+            s.require_mfa = true
+        })
+        .await;
+    let client = crate::browser_helpers::register_client(&app, |_| {}).await;
+    app.register("grace@example.com").await;
+    let grace = crate::browser_helpers::browser();
+    // The idp's own pages still sign in with the password, so an app can be added.
+    sign_in(&app, &grace, "grace@example.com").await;
+    assert_eq!(
+        authorization_error(&app, &grace, &AuthRequest::new(&client))
+            .await
+            .as_deref(),
+        Some("unmet_authentication_requirements")
+    );
+    enrol(&app, &grace, "Phone").await;
+    let response = authorize(&app, &grace, &AuthRequest::new(&client)).await;
+    assert_eq!(location(&app, &response), app.url(SECOND_STEP));
+}

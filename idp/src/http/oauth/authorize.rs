@@ -157,9 +157,10 @@ pub async fn proceed(
     let mfa = user
         .as_ref()
         .is_some_and(|u| Amr::parse(&u.amr).acr() == ACR_MFA);
+    let mfa_required = client.require_mfa || state.config.require_mfa;
     // Whether the user has a second factor matters only when it is asked for.
     let can_step_up = match &user {
-        Some(u) if request.wants_mfa && !mfa => state
+        Some(u) if (request.wants_mfa || mfa_required) && !mfa => state
             .factors
             .required(&u.user_id)
             .await
@@ -172,7 +173,15 @@ pub async fn proceed(
         mfa,
         can_step_up,
     });
-    match authorize::authentication(request, authentication.as_ref(), pending.authenticated, now) {
+    let signed_in_for_this_request = pending.authenticated;
+    let step = authorize::authentication(
+        request,
+        authentication.as_ref(),
+        signed_in_for_this_request,
+        mfa_required,
+        now,
+    );
+    match step {
         Err(error) => {
             waiting.forget(session, now).await?;
             return see_other(&request.reply.with_error(&error, issuer));

@@ -50,6 +50,8 @@ pub struct NewClient {
     pub grant_types: Vec<GrantType>,
     pub consent: ConsentPolicy,
     pub pkce: PkcePolicy,
+    /// Sign-ins for this client need a second factor.
+    pub require_mfa: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -189,6 +191,7 @@ impl Clients {
             grant_types,
             consent: new.consent,
             pkce: new.pkce,
+            require_mfa: new.require_mfa,
             created_at: self.clock.now().timestamp(),
         };
         let secret = (client.client_type == ClientType::Confidential).then(Secret::generate);
@@ -386,6 +389,7 @@ mod tests {
             grant_types: vec![GrantType::ClientCredentials],
             consent: ConsentPolicy::Ask,
             pkce: PkcePolicy::Required,
+            require_mfa: false,
         }
     }
 

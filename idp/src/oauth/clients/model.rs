@@ -211,6 +211,8 @@ pub struct Client {
     pub grant_types: Vec<GrantType>,
     pub consent: ConsentPolicy,
     pub pkce: PkcePolicy,
+    /// Its users must have signed in with a second factor before it gets a code.
+    pub require_mfa: bool,
     pub created_at: i64,
 }
 

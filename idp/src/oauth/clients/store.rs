@@ -12,7 +12,8 @@ use crate::oauth::clients::model::{
 };
 
 const COLUMNS: &str = "client_id, name, client_type, token_endpoint_auth_method, redirect_uris, \
-     post_logout_redirect_uris, allowed_scopes, grant_types, skip_consent, require_pkce, created_at";
+     post_logout_redirect_uris, allowed_scopes, grant_types, skip_consent, require_pkce, require_mfa, \
+     created_at";
 
 pub async fn insert(
     pool: &AnyPool,
@@ -26,7 +27,8 @@ pub async fn insert(
     sqlx::query(
         "INSERT INTO clients (client_id, name, client_type, secret_hash, token_endpoint_auth_method, \
          redirect_uris, post_logout_redirect_uris, allowed_scopes, grant_types, skip_consent, \
-         require_pkce, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+         require_pkce, require_mfa, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(client.id.as_ref())
     .bind(&client.name)
@@ -39,6 +41,7 @@ pub async fn insert(
     .bind(grants.join(" "))
     .bind(i64::from(client.consent == ConsentPolicy::Skip))
     .bind(i64::from(client.pkce == PkcePolicy::Required))
+    .bind(i64::from(client.require_mfa))
     .bind(client.created_at)
     .execute(pool)
     .await
@@ -120,6 +123,7 @@ fn from_row(row: &AnyRow) -> anyhow::Result<Client> {
         } else {
             PkcePolicy::Optional
         },
+        require_mfa: row.try_get::<i64, _>("require_mfa")? != 0,
         created_at: row.try_get("created_at")?,
     })
 }
