@@ -1,0 +1,169 @@
+//! Adding and removing second factors: an authenticator app in two steps (a secret
+//! shown as a QR code, then its first code), removing one, and a new set of recovery
+//! codes. Each takes the current password and is mailed and audited.
+
+use anyhow::Context;
+
+use crate::factors::store::{self, NewCredential};
+use crate::factors::{
+    Actor, ChangeError, ENROLMENT_TTL_SECS, Enrolment, Factors, aad, authenticator_name, hashed,
+    recovery_codes, totp,
+};
+use crate::guards::audit::events;
+use crate::guards::secrets;
+
+impl Factors {
+    /// A new secret for `user_id` (whose address labels it in the app), replacing an
+    /// unfinished enrolment.
+    pub async fn begin_totp(&self, user_id: &str, email: &str) -> anyhow::Result<Enrolment> {
+        let id = secrets::random_token(16);
+        let secret = totp::new_secret();
+        let sealed = self.kek.seal(&aad(&id), &secret)?;
+        let new = NewCredential {
+            id: &id,
+            user_id,
+            sealed_secret: &sealed,
+            now: self.clock.now().timestamp(),
+        };
+        store::begin(&self.pool, &new).await?;
+        let provisioning = totp::provisioning(&secret, email, &self.policy.issuer_label)?;
+        Ok(Enrolment { id, provisioning })
+    }
+
+    /// The unfinished enrolment of `user_id`, if it is recent.
+    pub async fn enrolment(&self, user_id: &str, email: &str) -> anyhow::Result<Option<Enrolment>> {
+        let since = self.clock.now().timestamp() - ENROLMENT_TTL_SECS;
+        let Some(sealed) = store::unconfirmed(&self.pool, user_id, since).await? else {
+            return Ok(None);
+        };
+        let secret = self.kek.open(&aad(&sealed.id), &sealed.secret)?;
+        let provisioning = totp::provisioning(&secret, email, &self.policy.issuer_label)?;
+        Ok(Some(Enrolment {
+            id: sealed.id,
+            provisioning,
+        }))
+    }
+
+    /// Activates enrolment `id` with its first code; the recovery codes to show when it
+    /// is the account's first second factor.
+    pub async fn confirm_totp(
+        &self,
+        actor: &Actor<'_>,
+        id: &str,
+        name: &str,
+        code: &str,
+        current_password: String,
+    ) -> Result<Option<Vec<String>>, ChangeError> {
+        let user = self
+            .reauthenticate(actor, current_password, events::SECOND_FACTOR_ADDED)
+            .await?;
+        let name = authenticator_name(name)?;
+        let now = self.clock.now().timestamp();
+        let sealed = store::unconfirmed(&self.pool, actor.user_id, now - ENROLMENT_TTL_SECS)
+            .await?
+            .filter(|s| s.id == id)
+            .ok_or(ChangeError::NotFound)?;
+        let secret = self.kek.open(&aad(id), &sealed.secret)?;
+        let step = totp::matching_step(&secret, code.trim(), now).ok_or(ChangeError::WrongCode)?;
+        let mut tx = self.pool.begin().await.context("Failed to begin")?;
+        let first = store::count(&mut *tx, actor.user_id).await? == 0;
+        if !store::confirm(&mut tx, actor.user_id, id, &name, step, now).await? {
+            return Err(ChangeError::NotFound);
+        }
+        let codes = first.then(recovery_codes::generate);
+        if let Some(codes) = &codes {
+            let hashes = hashed(actor.user_id, codes);
+            store::replace_recovery_codes(&mut tx, actor.user_id, &hashes, now).await?;
+        }
+        let what = format!(
+            "An authenticator app named \u{201c}{name}\u{201d} was added to your account. \
+             Signing in now takes a code from it after your password."
+        );
+        let notice = self.notice(
+            actor,
+            "An authenticator app was added to your account",
+            &what,
+            &user.email,
+        )?;
+        self.commit_with_notice(tx, &notice, "Failed to add an authenticator")
+            .await?;
+        self.record(events::SECOND_FACTOR_ADDED, actor, "totp")
+            .await;
+        Ok(codes)
+    }
+
+    /// Removes authenticator `id`; the last one takes the recovery codes with it.
+    pub async fn remove_totp(
+        &self,
+        actor: &Actor<'_>,
+        id: &str,
+        current_password: String,
+    ) -> Result<(), ChangeError> {
+        let user = self
+            .reauthenticate(actor, current_password, events::SECOND_FACTOR_REMOVED)
+            .await?;
+        let now = self.clock.now().timestamp();
+        let mut tx = self.pool.begin().await.context("Failed to begin")?;
+        let name = store::remove(&mut tx, actor.user_id, id)
+            .await?
+            .ok_or(ChangeError::NotFound)?;
+        let last = store::count(&mut *tx, actor.user_id).await? == 0;
+        if last {
+            store::replace_recovery_codes(&mut tx, actor.user_id, &[], now).await?;
+        }
+        let what = if last {
+            format!(
+                "The authenticator app named \u{201c}{name}\u{201d} was removed from your \
+                 account, and with it two-step sign-in: your password alone signs in now, \
+                 and your recovery codes no longer work."
+            )
+        } else {
+            format!(
+                "The authenticator app named \u{201c}{name}\u{201d} was removed from your \
+                 account. Your other second factors still work."
+            )
+        };
+        let notice = self.notice(
+            actor,
+            "An authenticator app was removed from your account",
+            &what,
+            &user.email,
+        )?;
+        self.commit_with_notice(tx, &notice, "Failed to remove an authenticator")
+            .await?;
+        self.record(events::SECOND_FACTOR_REMOVED, actor, "totp")
+            .await;
+        Ok(())
+    }
+
+    /// A new set of recovery codes, the old set spent.
+    pub async fn regenerate_recovery_codes(
+        &self,
+        actor: &Actor<'_>,
+        current_password: String,
+    ) -> Result<Vec<String>, ChangeError> {
+        let user = self
+            .reauthenticate(actor, current_password, events::RECOVERY_CODES_REGENERATED)
+            .await?;
+        let now = self.clock.now().timestamp();
+        let codes = recovery_codes::generate();
+        let mut tx = self.pool.begin().await.context("Failed to begin")?;
+        if store::count(&mut *tx, actor.user_id).await? == 0 {
+            return Err(ChangeError::NoSecondFactor);
+        }
+        let hashes = hashed(actor.user_id, &codes);
+        store::replace_recovery_codes(&mut tx, actor.user_id, &hashes, now).await?;
+        let notice = self.notice(
+            actor,
+            "New recovery codes were made for your account",
+            "A new set of recovery codes was made for your account. The codes of the \
+             earlier set no longer work.",
+            &user.email,
+        )?;
+        self.commit_with_notice(tx, &notice, "Failed to replace recovery codes")
+            .await?;
+        self.record(events::RECOVERY_CODES_REGENERATED, actor, "")
+            .await;
+        Ok(codes)
+    }
+}
