@@ -1,9 +1,9 @@
 //! The whole authorization code flow with the `openidconnect` crate as the relying
 //! party: discovery, PKCE S256 + nonce + state, sign-in and consent through the idp's
 //! pages (a cookie-keeping HTTP client), RFC 9207 `iss`, the code exchange, ID token
-//! verification (signature, nonce, at_hash), userinfo, refresh, introspection and
-//! revocation. Once for a confidential client (`client_secret_basic`) and once for a
-//! public one (`none`).
+//! verification (signature, nonce, at_hash; `acr` and `amr` read), userinfo, refresh,
+//! introspection and revocation. Once for a confidential client (`client_secret_basic`)
+//! and once for a public one (`none`).
 
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreErrorResponseType, CoreTokenResponse, CoreUserInfoClaims,
@@ -99,6 +99,18 @@ async fn run_code_flow(kind: ClientKind) {
     assert_eq!(claims.audiences().len(), 1);
     assert_eq!(claims.audiences()[0].as_str(), registered.id);
     let auth_time = claims.auth_time().expect("auth_time");
+    // How the person signed in, as the relying party's library reads it.
+    assert_eq!(
+        claims.auth_context_ref().map(|acr| acr.as_str()),
+        Some("urn:idp:acr:pwd")
+    );
+    let amr: Vec<&str> = claims
+        .auth_method_refs()
+        .expect("amr")
+        .iter()
+        .map(|m| m.as_str())
+        .collect();
+    assert_eq!(amr, ["pwd"]);
     assert_eq!(claims.email().map(|e| e.as_str()), Some(email));
     let at_hash = claims.access_token_hash().expect("at_hash");
     let expected = AccessTokenHash::from_token(
