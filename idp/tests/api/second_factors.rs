@@ -589,3 +589,66 @@ async fn idp_require_mfa_holds_every_client_to_it() {
     let response = authorize(&app, &grace, &AuthRequest::new(&client)).await;
     assert_eq!(location(&app, &response), app.url(SECOND_STEP));
 }
+
+#[tokio::test]
+async fn every_change_and_second_step_is_audited_without_secrets() {
+    let app = crate::helpers::spawn_app().await;
+    let (browser, enrolled) = user_with_an_app(&app).await;
+    let wrong = if enrolled.code(&app, 0) == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let second = password_step(&app).await;
+    assert_eq!(code_step(&app, &second, wrong).await.status(), 422);
+    assert_eq!(
+        code_step(&app, &second, &enrolled.recovery_codes[0])
+            .await
+            .status(),
+        303
+    );
+    let html = page(&browser, &app.url("/account/two-step")).await;
+    let response = post_form(
+        &browser,
+        &app.url("/account/two-step/recovery-codes"),
+        &[
+            ("csrf_token", &csrf_token(&html)),
+            ("current_password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+
+    let rows = idp::guards::audit::store::latest(&app.db.pool, 100)
+        .await
+        .unwrap();
+    let outcomes = |event: &str| -> Vec<(String, Option<String>)> {
+        rows.iter()
+            .filter(|r| r.event == event)
+            .map(|r| (r.outcome.clone(), r.detail.clone()))
+            .collect()
+    };
+    assert_eq!(
+        outcomes("second_factor_added"),
+        [("success".to_owned(), Some("totp".to_owned()))]
+    );
+    let mut steps = outcomes("sign_in_second_factor");
+    steps.sort();
+    assert_eq!(
+        steps,
+        [
+            ("failure".to_owned(), None),
+            ("success".to_owned(), Some("recovery_code".to_owned()))
+        ]
+    );
+    assert_eq!(outcomes("recovery_codes_regenerated").len(), 1);
+    let text = format!("{rows:?}");
+    let secret = Secret::from(enrolled.secret.clone()).to_base32();
+    for leaked in [
+        secret.as_str(),
+        enrolled.recovery_codes[0].as_str(),
+        PASSWORD,
+    ] {
+        assert!(!text.contains(leaked), "{leaked} in the audit trail");
+    }
+}
