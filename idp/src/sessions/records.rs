@@ -315,8 +315,9 @@ impl UserSessions {
     }
 
     /// Recent sign-in attempts on `user_id`'s account (successes, failures, refusals
-    /// while locked), newest first.
+    /// while locked), passwords and second steps alike, newest first.
     pub async fn sign_in_activity(&self, user_id: &str) -> anyhow::Result<Vec<AuditRow>> {
-        audit_store::latest_for_user(&self.pool, user_id, events::SIGN_IN, ACTIVITY_LIMIT).await
+        let steps = [events::SIGN_IN, events::SECOND_FACTOR];
+        audit_store::latest_for_user(&self.pool, user_id, steps, ACTIVITY_LIMIT).await
     }
 }

@@ -401,10 +401,38 @@ async fn the_json_api_answers_mfa_required_and_a_single_use_challenge_completes_
     let response = second(&challenge, wrong).await;
     assert_eq!(response.status(), 401);
     assert_eq!(error_code(response).await, "invalid_code");
-    let claims = access_claims(second(&challenge, &right).await).await;
+    let response = second(&challenge, &right).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let access = body["access_token"].as_str().unwrap();
+    let claims = decode_jwt(access).1;
     assert_eq!(claims["acr"], "urn:idp:acr:mfa");
     assert_eq!(claims["amr"], json!(["pwd", "otp", "mfa"]));
     assert!(claims["auth_time"].is_i64());
+    let activity: Value = app
+        .client
+        .get(app.url("/auth/activity"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let steps: Vec<(&str, &str)> = activity["sign_ins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["step"].as_str().unwrap(), a["outcome"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        steps[..3],
+        [
+            ("second_factor", "success"),
+            ("second_factor", "failure"),
+            ("password", "success")
+        ]
+    );
 
     // Single use, and nothing but a live challenge works.
     app.clock.shift(Duration::seconds(30));
@@ -591,7 +619,7 @@ async fn idp_require_mfa_holds_every_client_to_it() {
 }
 
 #[tokio::test]
-async fn every_change_and_second_step_is_audited_without_secrets() {
+async fn every_change_and_second_step_is_audited_without_secrets_and_shown_to_the_owner() {
     let app = crate::helpers::spawn_app().await;
     let (browser, enrolled) = user_with_an_app(&app).await;
     let wrong = if enrolled.code(&app, 0) == "000000" {
@@ -642,6 +670,14 @@ async fn every_change_and_second_step_is_audited_without_secrets() {
         ]
     );
     assert_eq!(outcomes("recovery_codes_regenerated").len(), 1);
+    // The owner sees the wrong code after a right password: someone has the password.
+    let account = page(&browser, &app.url("/account")).await;
+    assert!(
+        account.contains("Wrong code at the second step"),
+        "{account}"
+    );
+    assert!(account.contains("Right password") && account.contains("Second step passed"));
+
     let text = format!("{rows:?}");
     let secret = Secret::from(enrolled.secret.clone()).to_base32();
     for leaked in [

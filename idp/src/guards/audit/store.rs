@@ -57,15 +57,16 @@ pub async fn latest(pool: &AnyPool, limit: i64) -> anyhow::Result<Vec<AuditRow>>
 pub async fn latest_for_user(
     pool: &AnyPool,
     user_id: &str,
-    event: &str,
+    events: [&str; 2],
     limit: i64,
 ) -> anyhow::Result<Vec<AuditRow>> {
     let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM audit_events WHERE user_id = $1 AND event = $2 \
-         ORDER BY id DESC LIMIT $3"
+        "SELECT {COLUMNS} FROM audit_events WHERE user_id = $1 AND event IN ($2, $3) \
+         ORDER BY id DESC LIMIT $4"
     ))
     .bind(user_id)
-    .bind(event)
+    .bind(events[0])
+    .bind(events[1])
     .bind(limit)
     .fetch_all(pool)
     .await

@@ -27,6 +27,7 @@ use crate::accounts::PasswordChangeError;
 use crate::accounts::profile::{DisplayNameError, NameChangeError};
 use crate::accounts::reauth::ReauthError;
 use crate::accounts::store as users;
+use crate::guards::audit::events;
 use crate::guards::audit::store::AuditRow;
 use crate::http::client_ip::ClientIp;
 use crate::http::endpoints;
@@ -289,6 +290,8 @@ async fn still_here(State(state): State<AppState>, auth: ApiSession) -> Response
 #[derive(Serialize)]
 struct ActivityView {
     at: String,
+    /// `password`, or `second_factor` for the second step of two-step sign-in.
+    step: &'static str,
     outcome: String,
     ip: Option<String>,
     device: Option<String>,
@@ -300,6 +303,11 @@ pub fn activity_views(rows: Vec<AuditRow>) -> Vec<impl Serialize> {
     rows.into_iter()
         .map(|row| ActivityView {
             at: rfc3339(row.at),
+            step: if row.event == events::SECOND_FACTOR {
+                "second_factor"
+            } else {
+                "password"
+            },
             outcome: row.outcome,
             ip: row.ip,
             device: row.device,

@@ -23,6 +23,7 @@ use crate::accounts::profile::NameChangeError;
 use crate::accounts::reauth::ReauthError;
 use crate::accounts::store as users;
 use crate::accounts::verification::ResendError;
+use crate::guards::audit::events;
 use crate::guards::audit::store::AuditRow;
 use crate::http::api::sessions::rfc3339;
 use crate::http::browser_session::{BrowserSession, SignedInUser};
@@ -177,7 +178,10 @@ async fn render(
             .iter()
             .map(|s| session_line(s, &user.sid, now))
             .collect(),
-        activity: activity.iter().map(activity_line).collect(),
+        activity: activity
+            .iter()
+            .map(|row| activity_line(row, two_step_on))
+            .collect(),
         password_errors: errors.password,
         access_lifetime: duration(access_lifetime),
         end_session_path: endpoints::ACCOUNT_END_SESSION,
@@ -203,24 +207,32 @@ fn session_line(session: &SessionRow, current: &str, now: i64) -> SessionLine {
     }
 }
 
-fn activity_line(row: &AuditRow) -> ActivityLine {
+/// `two_step`: the account has a second factor, so a right password alone is not a
+/// sign-in.
+fn activity_line(row: &AuditRow, two_step: bool) -> ActivityLine {
     ActivityLine {
         at: date(row.at),
         at_rfc3339: rfc3339(row.at),
-        outcome: outcome_in_words(&row.outcome),
+        outcome: outcome_in_words(&row.event, &row.outcome, two_step),
         succeeded: row.outcome == "success",
         ip: row.ip.clone().unwrap_or_else(|| "Unknown".to_owned()),
         device: Device::label(row.device.as_deref(), row.user_agent.as_deref()),
     }
 }
 
-/// The audit trail's sign-in outcomes, as the account's owner reads them.
-fn outcome_in_words(outcome: &str) -> &'static str {
-    match outcome {
-        "success" => "Signed in",
-        "failure" => "Wrong password",
-        "locked" => "Refused: account locked after repeated wrong passwords",
-        "throttled" => "Refused: too many attempts from that network",
+/// The audit trail's sign-in outcomes, as the account's owner reads them. With
+/// two-step sign-in a right password is only the first step: a wrong code after it
+/// means someone else may know the password.
+fn outcome_in_words(event: &str, outcome: &str, two_step: bool) -> &'static str {
+    match (event == events::SECOND_FACTOR, outcome) {
+        (false, "success") if two_step => "Right password",
+        (false, "success") => "Signed in",
+        (false, "failure") => "Wrong password",
+        (false, "locked") => "Refused: account locked after repeated wrong passwords",
+        (_, "throttled") => "Refused: too many attempts from that network",
+        (true, "success") => "Second step passed",
+        (true, "failure") => "Wrong code at the second step",
+        (true, "locked") => "Refused: second step locked after repeated wrong codes",
         _ => "Other",
     }
 }
@@ -661,8 +673,13 @@ mod tests {
 
     #[test]
     fn every_recorded_outcome_has_words() {
-        for outcome in ["success", "failure", "locked", "throttled"] {
-            assert_ne!(outcome_in_words(outcome), "Other", "{outcome}");
+        for event in [events::SIGN_IN, events::SECOND_FACTOR] {
+            for outcome in ["success", "failure", "locked", "throttled"] {
+                for two_step in [false, true] {
+                    let words = outcome_in_words(event, outcome, two_step);
+                    assert_ne!(words, "Other", "{event} {outcome}");
+                }
+            }
         }
     }
 }
