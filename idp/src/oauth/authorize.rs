@@ -486,14 +486,18 @@ pub enum AuthenticationStep {
     /// Signed in with the password alone, and the client asks for more: show the
     /// second step for the signed-in user.
     SecondFactor,
+    /// A second factor is required and the user has none: offer to add one, which
+    /// (its first code and the password) completes the sign-in.
+    AddSecondFactor,
 }
 
 /// Step 8 (OIDC Core §3.1.2.3): sign in when nobody is, when `prompt=login` asks for a
 /// fresh sign-in, when the last one is older than `max_age`, or when the client
 /// expects another user (`id_token_hint`); the second factor when `acr_values` asks
 /// for it, or the client or the idp requires it (`mfa_required`), and the password
-/// alone signed in a user who has one. A requirement a user cannot meet (no second
-/// factor) is `unmet_authentication_requirements`; a voluntary `acr_values` is not. `signed_in_for_this_request` says the user
+/// alone signed in a user who has one. A requirement a user cannot meet yet (no second
+/// factor) offers to add one, or is `unmet_authentication_requirements` with
+/// `prompt=none`; a voluntary `acr_values` never is. `signed_in_for_this_request` says the user
 /// just entered their password for this very request, which satisfies all of these
 /// once (else `prompt=login` and `max_age=0` would loop).
 pub fn authentication(
@@ -529,11 +533,13 @@ pub fn authentication(
     let step_up = wants_mfa && user.is_some_and(|u| !u.mfa && u.can_step_up);
     let unmet = mfa_required && user.is_some_and(|u| !u.mfa && !u.can_step_up);
     match (needs_sign_in, step_up, request.prompt) {
-        (false, false, _) if unmet => Err(OAuthError::new(
+        (false, false, Prompt::NoInteraction) if unmet => Err(OAuthError::new(
             ErrorCode::UnmetAuthenticationRequirements,
-            "This application requires two-step sign-in: add an authenticator app on your \
-             account page first",
+            "This application requires two-step sign-in, which the user has not set up",
         )),
+        (false, false, Prompt::Interactive { .. }) if unmet => {
+            Ok(AuthenticationStep::AddSecondFactor)
+        }
         (false, false, _) => Ok(AuthenticationStep::Done),
         (true, _, Prompt::NoInteraction) => Err(OAuthError::new(
             ErrorCode::LoginRequired,
@@ -876,7 +882,14 @@ mod tests {
         );
         assert_eq!(required(&user(true, true)), Ok(AuthenticationStep::Done));
         assert_eq!(
-            required(&user(false, false)).unwrap_err().code,
+            required(&user(false, false)),
+            Ok(AuthenticationStep::AddSecondFactor)
+        );
+        let silent = request(Prompt::NoInteraction, None, None);
+        assert_eq!(
+            authentication(&silent, Some(&user(false, false)), false, true, 1_100)
+                .unwrap_err()
+                .code,
             ErrorCode::UnmetAuthenticationRequirements
         );
     }

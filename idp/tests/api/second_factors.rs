@@ -578,13 +578,55 @@ async fn a_client_registered_to_require_it_gets_codes_only_after_a_second_factor
     let client = crate::browser_helpers::register_client(&app, |c| c.require_mfa = true).await;
     let request = AuthRequest::new(&client);
 
-    // Someone without a second factor cannot meet it.
+    // Someone without a second factor is offered to add one on the way (with
+    // prompt=none the client hears it cannot be met).
     app.register("grace@example.com").await;
     let grace = crate::browser_helpers::browser();
     sign_in(&app, &grace, "grace@example.com").await;
+    let silent = request.clone().set("prompt", "none");
     assert_eq!(
-        authorization_error(&app, &grace, &request).await.as_deref(),
+        authorization_error(&app, &grace, &silent).await.as_deref(),
         Some("unmet_authentication_requirements")
+    );
+    let offer = location(&app, &authorize(&app, &grace, &request).await);
+    assert!(
+        offer.starts_with(&app.url("/account/two-step/totp?request=")),
+        "{offer}"
+    );
+    let html = page(&grace, &offer).await;
+    assert!(html.contains("requires two-step sign-in"), "{html}");
+    let added = Enrolled {
+        secret: secret_on(&html),
+        recovery_codes: Vec::new(),
+    };
+    let response = post_form(
+        &grace,
+        &app.url("/account/two-step/totp"),
+        &[
+            ("csrf_token", &csrf_token(&html)),
+            ("id", &hidden(&html, "id").unwrap()),
+            ("request", &hidden(&html, "request").unwrap()),
+            ("name", "Phone"),
+            ("code", &added.code(&app, 0)),
+            ("current_password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 200, "the recovery codes, shown once");
+    let html = response.text().await.unwrap();
+    assert_eq!(codes_on(&html).len(), 10);
+    let next = between(&html, r#"<a class="button primary" href=""#, "\"");
+    let next = crate::browser_helpers::unescape(next);
+    assert!(next.starts_with("/authorize/continue?request="), "{next}");
+    let back = location(&app, &get(&grace, &app.url(&next)).await);
+    let back = if back.starts_with(&app.url("/consent")) {
+        location(&app, &submit_consent(&app, &grace, &back, "allow").await)
+    } else {
+        back
+    };
+    assert!(
+        crate::browser_helpers::param(&back, "code").is_some(),
+        "{back}"
     );
 
     // Someone with one is asked for it, without acr_values.
@@ -607,11 +649,13 @@ async fn idp_require_mfa_holds_every_client_to_it() {
     let grace = crate::browser_helpers::browser();
     // The idp's own pages still sign in with the password, so an app can be added.
     sign_in(&app, &grace, "grace@example.com").await;
-    assert_eq!(
-        authorization_error(&app, &grace, &AuthRequest::new(&client))
-            .await
-            .as_deref(),
-        Some("unmet_authentication_requirements")
+    let offer = location(
+        &app,
+        &authorize(&app, &grace, &AuthRequest::new(&client)).await,
+    );
+    assert!(
+        offer.starts_with(&app.url("/account/two-step/totp?request=")),
+        "{offer}"
     );
     enrol(&app, &grace, "Phone").await;
     let response = authorize(&app, &grace, &AuthRequest::new(&client)).await;

@@ -190,6 +190,10 @@ pub async fn proceed(
             let id = waiting.park(session, now).await?;
             return see_other(&format!("{}?request={id}", endpoints::LOGIN_PAGE));
         }
+        Ok(AuthenticationStep::AddSecondFactor) => {
+            let id = waiting.park(session, now).await?;
+            return see_other(&format!("{}?request={id}", endpoints::TWO_STEP_TOTP));
+        }
         Ok(AuthenticationStep::SecondFactor) => {
             let id = waiting.park(session, now).await?;
             let Some(user) = &user else {

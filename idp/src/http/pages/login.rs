@@ -110,8 +110,8 @@ pub fn login_returning_to(path: &str) -> String {
 
 /// An authorization request waiting for the user to sign in.
 pub(super) struct WaitingRequest {
-    id: String,
-    client_name: String,
+    pub(super) id: String,
+    pub(super) client_name: String,
     pending: PendingAuthorization,
 }
 
@@ -146,7 +146,7 @@ pub(super) async fn waiting_request(
     }
 }
 
-fn with_request(path: &str, request: Option<&str>) -> String {
+pub(super) fn with_request(path: &str, request: Option<&str>) -> String {
     match request {
         Some(id) => format!(
             "{path}?request={}",
@@ -303,6 +303,18 @@ pub(super) async fn signed_in(
     amr: &Amr,
     next: Next,
 ) -> Result<Response, PageError> {
+    see_other(&record_sign_in(clock, session, user, amr, next).await?)
+}
+
+/// [`signed_in`]'s work: the sign-in recorded (and the waiting request marked as
+/// signed in for); where the browser goes next.
+pub(super) async fn record_sign_in(
+    clock: &Clock,
+    session: &BrowserSession,
+    user: (&str, &str),
+    amr: &Amr,
+    next: Next,
+) -> Result<String, PageError> {
     let (user_id, email) = user;
     let now = clock.now().timestamp();
     session
@@ -315,14 +327,17 @@ pub(super) async fn signed_in(
     }) = next.waiting
     else {
         let path = next.return_to;
-        return see_other(path.as_ref().map_or(endpoints::HOME, AsRef::as_ref));
+        return Ok(path
+            .as_ref()
+            .map_or(endpoints::HOME, AsRef::as_ref)
+            .to_owned());
     };
     pending.authenticated = true;
     session
         .update_pending(&id, pending, now)
         .await
         .map_err(|e| PageError::internal(&e))?;
-    see_other(&with_request(endpoints::AUTHORIZE_CONTINUE, Some(&id)))
+    Ok(with_request(endpoints::AUTHORIZE_CONTINUE, Some(&id)))
 }
 
 #[tracing::instrument(skip_all)]

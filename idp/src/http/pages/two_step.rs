@@ -5,25 +5,32 @@
 //! `no-store`).
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;
 
+use crate::accounts::amr::Amr;
 use crate::accounts::reauth::ReauthError;
 use crate::factors::{Actor, ChangeError};
 use crate::http::browser_session::{BrowserSession, SignedInUser};
 use crate::http::client_ip::ClientIp;
 use crate::http::endpoints;
+use crate::http::oauth::authorize::see_other;
 use crate::http::pages::account::{back_to, date, signed_in_or_redirect};
-use crate::http::pages::login::{CsrfForm, CsrfProtected, too_many_requests};
+use crate::http::pages::login::{
+    CsrfForm, CsrfProtected, Next, WaitingRequest, record_sign_in, too_many_requests,
+    waiting_request,
+};
 use crate::http::pages::views::{AuthenticatorLine, RecoveryCodesPage, TotpEnrolPage, TwoStepPage};
 use crate::http::pages::{self, PageError};
 use crate::http::state::AppState;
 use crate::sessions::device::Device;
 
 const WRONG_CURRENT_PASSWORD: &str = "The current password is incorrect.";
+const FIRST_CODES: &str = "Two-step sign-in is on. If you lose your authenticator app, these codes sign you in \
+     instead.";
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -87,18 +94,29 @@ async fn render(
 async fn enrol_page(
     State(state): State<AppState>,
     session: BrowserSession,
+    Query(query): Query<RequestQuery>,
 ) -> Result<Response, PageError> {
     let user = match signed_in_or_redirect(&session, endpoints::TWO_STEP_TOTP).await? {
         Ok(user) => user,
         Err(redirect) => return Ok(redirect),
     };
-    render_enrolment(&state, &session, &user, "", None).await
+    let now = state.clock.now().timestamp();
+    let waiting = waiting_request(&state, &session, query.request.as_deref(), now).await?;
+    render_enrolment(&state, &session, &user, waiting.as_ref(), "", None).await
+}
+
+/// `?request=<id>`: an authorization request whose client requires a second factor
+/// the user does not have yet; adding one continues it.
+#[derive(Deserialize)]
+struct RequestQuery {
+    request: Option<String>,
 }
 
 async fn render_enrolment(
     state: &AppState,
     session: &BrowserSession,
     user: &SignedInUser,
+    waiting: Option<&WaitingRequest>,
     name: &str,
     error: Option<&str>,
 ) -> Result<Response, PageError> {
@@ -118,6 +136,8 @@ async fn render_enrolment(
         secret: &enrolment.provisioning.secret_base32,
         name,
         error,
+        request: waiting.map(|w| w.id.as_str()),
+        client_name: waiting.map(|w| w.client_name.as_str()),
         action: endpoints::TWO_STEP_TOTP,
         back: endpoints::TWO_STEP_PAGE,
     };
@@ -141,6 +161,8 @@ struct ConfirmForm {
     code: String,
     #[serde(default)]
     current_password: String,
+    /// The waiting authorization request this enrolment continues, if any.
+    request: Option<String>,
 }
 
 impl CsrfProtected for ConfirmForm {
@@ -176,15 +198,29 @@ async fn confirm(
             form.current_password,
         )
         .await;
+    let now = state.clock.now().timestamp();
+    let waiting = waiting_request(&state, &session, form.request.as_deref(), now).await?;
     let error = match confirmed {
+        Ok(codes) if waiting.is_some() => {
+            // The password and the app's first code: a sign-in with a second factor,
+            // which the waiting request needed.
+            let client = waiting.as_ref().map(|w| w.client_name.clone());
+            let next = Next {
+                waiting,
+                return_to: None,
+            };
+            let user = (user.user_id.as_str(), user.email.as_str());
+            let amr = Amr::password_and_code();
+            let path = record_sign_in(&state.clock, &session, user, &amr, next).await?;
+            let Some(codes) = codes else {
+                return see_other(&path);
+            };
+            let label = format!("Continue to {}", client.unwrap_or_default());
+            return recovery_codes(&session, FIRST_CODES, codes, (&path, &label)).await;
+        }
         Ok(Some(codes)) => {
-            return recovery_codes(
-                &session,
-                "Two-step sign-in is on. If you lose your authenticator app, these codes \
-                 sign you in instead.",
-                codes,
-            )
-            .await;
+            let next = (endpoints::TWO_STEP_PAGE, "I have saved them");
+            return recovery_codes(&session, FIRST_CODES, codes, next).await;
         }
         Ok(None) => return back_with_to(&session, "Authenticator app added.").await,
         Err(ChangeError::WrongCode) => {
@@ -203,7 +239,8 @@ async fn confirm(
             return Err(PageError::internal(&e));
         }
     };
-    render_enrolment(&state, &session, &user, form.name.trim(), Some(error)).await
+    let name = form.name.trim();
+    render_enrolment(&state, &session, &user, waiting.as_ref(), name, Some(error)).await
 }
 
 #[derive(Deserialize)]
@@ -300,12 +337,9 @@ async fn new_recovery_codes(
         .await;
     let error = match made {
         Ok(codes) => {
-            return recovery_codes(
-                &session,
-                "New recovery codes made. The earlier ones no longer work.",
-                codes,
-            )
-            .await;
+            let message = "New recovery codes made. The earlier ones no longer work.";
+            let next = (endpoints::TWO_STEP_PAGE, "I have saved them");
+            return recovery_codes(&session, message, codes, next).await;
         }
         Err(ChangeError::Reauth(ReauthError::WrongCurrentPassword)) => WRONG_CURRENT_PASSWORD,
         Err(ChangeError::NoSecondFactor) => "Add an authenticator app first.",
@@ -330,12 +364,13 @@ async fn recovery_codes(
     session: &BrowserSession,
     message: &str,
     codes: Vec<String>,
+    next: (&str, &str),
 ) -> Result<Response, PageError> {
     let page = RecoveryCodesPage {
         ctx: session.page_context().await?,
         message,
         codes,
-        next: endpoints::TWO_STEP_PAGE,
+        next,
     };
     Ok(pages::render(&page))
 }

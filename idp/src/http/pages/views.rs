@@ -317,6 +317,9 @@ pub struct TotpEnrolPage<'a> {
     pub secret: &'a str,
     pub name: &'a str,
     pub error: Option<&'a str>,
+    /// The waiting authorization request adding the app continues, and its client.
+    pub request: Option<&'a str>,
+    pub client_name: Option<&'a str>,
     pub action: &'static str,
     pub back: &'static str,
 }
@@ -328,7 +331,8 @@ pub struct RecoveryCodesPage<'a> {
     pub ctx: PageContext,
     pub message: &'a str,
     pub codes: Vec<String>,
-    pub next: &'static str,
+    /// Where to go next: the path and its label.
+    pub next: (&'a str, &'a str),
 }
 
 /// `/login/second-factor`: a code from an authenticator app, or a recovery code.
