@@ -4,7 +4,9 @@
 //! | `acr` | reached with | `amr` |
 //! | --- | --- | --- |
 //! | `urn:idp:acr:pwd` | the password alone | `["pwd"]` |
-//! | `urn:idp:acr:mfa` | the password and a second factor | `["pwd", "otp", "mfa"]` |
+//! | `urn:idp:acr:mfa` | the password and a code | `["pwd", "otp", "mfa"]` |
+//! | `urn:idp:acr:mfa` | the password and a passkey | `["pwd", "hwk", "mfa"]` |
+//! | `urn:idp:acr:mfa` | a passkey alone (it verifies the user itself) | `["hwk", "mfa"]` |
 
 /// The password alone.
 pub const ACR_PASSWORD: &str = "urn:idp:acr:pwd";
@@ -26,6 +28,17 @@ impl Amr {
     /// The password and a one-time code (an authenticator app or a recovery code).
     pub fn password_and_code() -> Self {
         Self(["pwd", "otp", "mfa"].map(str::to_owned).to_vec())
+    }
+
+    /// The password and a passkey.
+    pub fn password_and_passkey() -> Self {
+        Self(["pwd", "hwk", "mfa"].map(str::to_owned).to_vec())
+    }
+
+    /// A passkey alone: a key held on a device, unlocked by the person's PIN or
+    /// biometric, is two factors by itself.
+    pub fn passkey() -> Self {
+        Self(["hwk", "mfa"].map(str::to_owned).to_vec())
     }
 
     /// From its stored form (space-separated); empty means the password alone, as
@@ -70,5 +83,11 @@ mod tests {
         assert_eq!(stored, "pwd otp mfa");
         assert_eq!(Amr::parse(&stored), Amr::password_and_code());
         assert_eq!(Amr::parse(""), Amr::password());
+        assert_eq!(Amr::password_and_passkey().acr(), ACR_MFA);
+        assert_eq!(
+            Amr::passkey().acr(),
+            ACR_MFA,
+            "a passkey verifies the user itself"
+        );
     }
 }

@@ -23,6 +23,7 @@ use crate::keys::lifecycle::KeySchedule;
 use crate::mail::{MailConfig, TransportConfig};
 use crate::oauth::grants::TokenPolicy;
 use crate::sessions::records::SessionPolicy;
+use webauthn_rs::WebauthnBuilder;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -545,13 +546,29 @@ impl Settings {
         }
     }
 
-    /// How authenticator apps label this service (the issuer's host) and where
-    /// second-factor notices point.
-    pub fn factor_policy(&self) -> FactorPolicy {
-        FactorPolicy {
-            issuer_label: self.issuer_host(),
+    /// How authenticator apps label this service (the issuer's host), where
+    /// second-factor notices point,
+    /// and the WebAuthn relying party: the issuer's host as its id and the issuer as
+    /// the only origin, which `webauthn-rs` checks agree. An issuer on an IP address
+    /// cannot have passkeys (WebAuthn needs a domain, `localhost` included): the idp
+    /// starts without them and says so.
+    pub fn factor_policy(&self) -> anyhow::Result<FactorPolicy> {
+        let origin = url::Url::parse(&self.issuer).context("IDP_ISSUER")?;
+        let rp_id = self.issuer_host();
+        let webauthn = match WebauthnBuilder::new(&rp_id, &origin)
+            .and_then(|b| b.rp_name(&rp_id).build())
+        {
+            Ok(webauthn) => Some(std::sync::Arc::new(webauthn)),
+            Err(e) => {
+                tracing::warn!(issuer = %self.issuer, error = %e, "Passkeys are off: the issuer's host cannot be a WebAuthn relying party id (use a domain name)");
+                None
+            }
+        };
+        Ok(FactorPolicy {
+            issuer_label: rp_id,
             account_url: format!("{}{}", self.issuer, endpoints::ACCOUNT_PAGE),
-        }
+            webauthn,
+        })
     }
 
     /// The issuer's host name (`localhost` if it has none).

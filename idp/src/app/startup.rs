@@ -121,7 +121,7 @@ impl Application {
             throttle.clone(),
             outbox,
             accounts.clone(),
-            settings.factor_policy(),
+            settings.factor_policy()?,
         );
         let api_sessions = ApiSessions::new(
             (accounts.clone(), factors.clone()),

@@ -1,7 +1,8 @@
-//! The second step of a sign-in: a code from an authenticator app (accepted once) or a
-//! recovery code (spent), throttled per account and per IP address, a lock answering
-//! like a wrong code.
+//! The second step of a sign-in: a code from an authenticator app (accepted once), a
+//! recovery code (spent) or a passkey (`passkeys.rs`), throttled per account and per IP
+//! address, a lock answering like a wrong code.
 
+use crate::accounts::ClientIp;
 use crate::factors::store;
 use crate::factors::{Actor, CheckError, Factors, SecondFactor, aad, recovery_codes, totp};
 use crate::guards::audit::{Event, Outcome, events};
@@ -17,9 +18,24 @@ impl Factors {
         email: &str,
         code: &str,
     ) -> Result<SecondFactor, CheckError> {
-        if let Some(ip) = actor.ip
-            && let Some(retry_after_secs) = self.throttle.locked(Key::Ip(ip)).await?
-        {
+        let factor = self
+            .guarded(actor, async || self.passes(actor.user_id, code).await)
+            .await?;
+        if factor == SecondFactor::RecoveryCode {
+            self.tell_recovery_code_used(actor, email).await?;
+        }
+        Ok(factor)
+    }
+
+    /// The throttling around every second step: refused at once while the IP address
+    /// is throttled; while the account's second step is locked, `attempt` is not even
+    /// made and the answer is a wrong code's; a failure counts for both.
+    pub(super) async fn guarded(
+        &self,
+        actor: &Actor<'_>,
+        attempt: impl AsyncFnOnce() -> anyhow::Result<Option<SecondFactor>>,
+    ) -> Result<SecondFactor, CheckError> {
+        if let Some(retry_after_secs) = self.ip_locked(actor.ip).await? {
             return Err(CheckError::Throttled { retry_after_secs });
         }
         let account = Key::SecondFactor(actor.user_id);
@@ -27,7 +43,7 @@ impl Factors {
         let passed = if state.locked_for.is_some() {
             None
         } else {
-            self.passes(actor.user_id, code).await?
+            attempt().await?
         };
         let Some(factor) = passed else {
             self.record_failure(actor, account, state.locked_for.is_some())
@@ -40,12 +56,26 @@ impl Factors {
         let detail = match factor {
             SecondFactor::Totp => "totp",
             SecondFactor::RecoveryCode => "recovery_code",
+            SecondFactor::Passkey => "passkey",
         };
         self.record(events::SECOND_FACTOR, actor, detail).await;
-        if factor == SecondFactor::RecoveryCode {
-            self.tell_recovery_code_used(actor, email).await?;
-        }
         Ok(factor)
+    }
+
+    /// Retry-after seconds if `ip` has too many failures.
+    pub(super) async fn ip_locked(&self, ip: ClientIp) -> anyhow::Result<Option<u64>> {
+        match ip {
+            Some(ip) => self.throttle.locked(Key::Ip(ip)).await,
+            None => Ok(None),
+        }
+    }
+
+    pub(super) async fn count_ip_failure(&self, ip: ClientIp) -> anyhow::Result<()> {
+        if let Some(ip) = ip {
+            let policy = &self.throttle.policies().ip;
+            self.throttle.fail(Key::Ip(ip), policy).await?;
+        }
+        Ok(())
     }
 
     /// Which factor `code` passes, spending it.
@@ -95,14 +125,11 @@ impl Factors {
                     ),
             )
             .await;
-        let policies = self.throttle.policies();
         if !locked {
-            self.throttle.fail(account, &policies.account).await?;
+            let policy = &self.throttle.policies().account;
+            self.throttle.fail(account, policy).await?;
         }
-        if let Some(ip) = actor.ip {
-            self.throttle.fail(Key::Ip(ip), &policies.ip).await?;
-        }
-        Ok(())
+        self.count_ip_failure(actor.ip).await
     }
 
     async fn tell_recovery_code_used(&self, actor: &Actor<'_>, email: &str) -> anyhow::Result<()> {

@@ -4,7 +4,7 @@
 
 use anyhow::Context;
 
-use crate::factors::store::{self, NewCredential};
+use crate::factors::store::{self, NewCredential, Removed};
 use crate::factors::{
     Actor, ChangeError, ENROLMENT_TTL_SECS, Enrolment, Factors, aad, authenticator_name, hashed,
     recovery_codes, totp,
@@ -93,7 +93,7 @@ impl Factors {
     }
 
     /// Removes authenticator `id`; the last one takes the recovery codes with it.
-    pub async fn remove_totp(
+    pub async fn remove_factor(
         &self,
         actor: &Actor<'_>,
         id: &str,
@@ -104,34 +104,43 @@ impl Factors {
             .await?;
         let now = self.clock.now().timestamp();
         let mut tx = self.pool.begin().await.context("Failed to begin")?;
-        let name = store::remove(&mut tx, actor.user_id, id)
+        let removed = store::remove(&mut tx, actor.user_id, id)
             .await?
             .ok_or(ChangeError::NotFound)?;
+        let (what_it_was, name, subject, detail) = match &removed {
+            Removed::App(name) => (
+                "authenticator app",
+                name,
+                "An authenticator app was removed from your account",
+                "totp",
+            ),
+            Removed::Passkey(name) => (
+                "passkey",
+                name,
+                "A passkey was removed from your account",
+                "passkey",
+            ),
+        };
         let last = store::count(&mut *tx, actor.user_id).await? == 0;
         if last {
             store::replace_recovery_codes(&mut tx, actor.user_id, &[], now).await?;
         }
         let what = if last {
             format!(
-                "The authenticator app named \u{201c}{name}\u{201d} was removed from your \
+                "The {what_it_was} named \u{201c}{name}\u{201d} was removed from your \
                  account, and with it two-step sign-in: your password alone signs in now, \
                  and your recovery codes no longer work."
             )
         } else {
             format!(
-                "The authenticator app named \u{201c}{name}\u{201d} was removed from your \
+                "The {what_it_was} named \u{201c}{name}\u{201d} was removed from your \
                  account. Your other second factors still work."
             )
         };
-        let notice = self.notice(
-            actor,
-            "An authenticator app was removed from your account",
-            &what,
-            &user.email,
-        )?;
-        self.commit_with_notice(tx, &notice, "Failed to remove an authenticator")
+        let notice = self.notice(actor, subject, &what, &user.email)?;
+        self.commit_with_notice(tx, &notice, "Failed to remove a second factor")
             .await?;
-        self.record(events::SECOND_FACTOR_REMOVED, actor, "totp")
+        self.record(events::SECOND_FACTOR_REMOVED, actor, detail)
             .await;
         Ok(())
     }

@@ -19,6 +19,7 @@
 
 mod check;
 mod enrolment;
+mod passkeys;
 pub mod recovery_codes;
 pub mod store;
 pub mod totp;
@@ -28,11 +29,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use service_kit::clock::Clock;
 use sqlx::{Any, AnyPool, Transaction};
+use webauthn_rs::Webauthn;
 
 use crate::accounts::reauth::ReauthError;
 use crate::accounts::store::UserRecord;
 use crate::accounts::{Accounts, ClientIp, shown_ip};
-use crate::factors::store::Authenticator;
+use crate::factors::store::{Authenticator, StoredPasskey};
 use crate::factors::totp::Provisioning;
 use crate::guards::audit::{Audit, Event, Outcome};
 use crate::guards::throttle::Throttle;
@@ -66,6 +68,9 @@ pub struct FactorPolicy {
     /// The label apps show next to the account: the issuer's host.
     pub issuer_label: String,
     pub account_url: String,
+    /// The WebAuthn relying party: the issuer's host as its id, the issuer as the
+    /// only origin; `None` when the issuer is not on a domain (no passkeys then).
+    pub webauthn: Option<Arc<Webauthn>>,
 }
 
 /// Who asks for a change, from where.
@@ -84,6 +89,7 @@ pub struct Enrolment {
 /// The account's second factors as its page shows them.
 pub struct Overview {
     pub authenticators: Vec<Authenticator>,
+    pub passkeys: Vec<StoredPasskey>,
     pub recovery_codes_left: i64,
 }
 
@@ -101,6 +107,9 @@ pub enum ChangeError {
     /// Recovery codes without a second factor make no sense.
     #[error("two-step sign-in is off")]
     NoSecondFactor,
+    /// The browser's answer did not register a passkey.
+    #[error("the passkey was refused")]
+    PasskeyRefused,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -110,6 +119,7 @@ pub enum ChangeError {
 pub enum SecondFactor {
     Totp,
     RecoveryCode,
+    Passkey,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -155,6 +165,7 @@ impl Factors {
     pub async fn overview(&self, user_id: &str) -> anyhow::Result<Overview> {
         Ok(Overview {
             authenticators: store::authenticators(&self.pool, user_id).await?,
+            passkeys: store::passkeys(&self.pool, user_id).await?,
             recovery_codes_left: store::recovery_codes_left(&self.pool, user_id).await?,
         })
     }

@@ -149,9 +149,32 @@ pub async fn accept_step(pool: &AnyPool, id: &str, step: i64) -> anyhow::Result<
     Ok(done.rows_affected() == 1)
 }
 
-/// Removes a confirmed authenticator; its name, or `None` if the user has none by
-/// that id.
+/// What a removal took away.
+pub enum Removed {
+    App(String),
+    Passkey(String),
+}
+
+/// Removes the user's authenticator app or passkey `id`; `None` if there is none.
 pub async fn remove(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    id: &str,
+) -> anyhow::Result<Option<Removed>> {
+    if let Some(name) = remove_app(conn, user_id, id).await? {
+        return Ok(Some(Removed::App(name)));
+    }
+    let name: Option<(String,)> =
+        sqlx::query_as("DELETE FROM passkeys WHERE id = $1 AND user_id = $2 RETURNING name")
+            .bind(id)
+            .bind(user_id)
+            .fetch_optional(&mut *conn)
+            .await
+            .context("Failed to remove a passkey")?;
+    Ok(name.map(|(name,)| Removed::Passkey(name)))
+}
+
+async fn remove_app(
     conn: &mut AnyConnection,
     user_id: &str,
     id: &str,
@@ -181,7 +204,9 @@ pub async fn count<'e>(
     user_id: &str,
 ) -> anyhow::Result<i64> {
     let (n,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM totp_credentials WHERE user_id = $1 AND confirmed_at IS NOT NULL",
+        "SELECT (SELECT COUNT(*) FROM totp_credentials \
+         WHERE user_id = $1 AND confirmed_at IS NOT NULL) \
+         + (SELECT COUNT(*) FROM passkeys WHERE user_id = $1)",
     )
     .bind(user_id)
     .fetch_one(executor)
@@ -248,4 +273,72 @@ pub async fn recovery_codes_left<'e>(
     .await
     .context("Failed to count recovery codes")?;
     Ok(n)
+}
+
+/// A passkey as stored: `passkey` is the webauthn-rs credential as JSON.
+pub struct StoredPasskey {
+    pub id: String,
+    pub name: String,
+    pub passkey: String,
+    pub created_at: i64,
+}
+
+pub struct NewPasskey<'a> {
+    pub id: &'a str,
+    pub user_id: &'a str,
+    pub name: &'a str,
+    pub passkey: &'a str,
+    pub now: i64,
+}
+
+pub async fn insert_passkey(conn: &mut AnyConnection, new: &NewPasskey<'_>) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO passkeys (id, user_id, name, passkey, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(new.id)
+    .bind(new.user_id)
+    .bind(new.name)
+    .bind(new.passkey)
+    .bind(new.now)
+    .execute(conn)
+    .await
+    .context("Failed to store a passkey")?;
+    Ok(())
+}
+
+pub async fn passkeys(pool: &AnyPool, user_id: &str) -> anyhow::Result<Vec<StoredPasskey>> {
+    let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+        "SELECT id, name, passkey, created_at FROM passkeys WHERE user_id = $1 \
+         ORDER BY created_at, id",
+    )
+    .bind(user_id)
+    .fetch_all(pool)
+    .await
+    .context("Failed to list passkeys")?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, passkey, created_at)| StoredPasskey {
+            id,
+            name,
+            passkey,
+            created_at,
+        })
+        .collect())
+}
+
+/// Stores a passkey's new counter after a use; `false` if it is gone.
+pub async fn passkey_used(
+    pool: &AnyPool,
+    id: &str,
+    passkey: &str,
+    now: i64,
+) -> anyhow::Result<bool> {
+    let done = sqlx::query("UPDATE passkeys SET passkey = $1, last_used_at = $2 WHERE id = $3")
+        .bind(passkey)
+        .bind(now)
+        .bind(id)
+        .execute(pool)
+        .await
+        .context("Failed to record a passkey's use")?;
+    Ok(done.rows_affected() == 1)
 }

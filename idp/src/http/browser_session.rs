@@ -31,6 +31,7 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
@@ -70,6 +71,8 @@ const CSRF_KEY: &str = "csrf";
 const PENDING_KEY: &str = "pending";
 const FLASH_KEY: &str = "flash";
 const SECOND_STEP_KEY: &str = "second_step";
+/// Recovery codes made by a JSON call (a first passkey), until their page shows them.
+const NEW_CODES_KEY: &str = "new_recovery_codes";
 /// How long a right password waits for its second factor.
 const SECOND_STEP_TTL_SECS: i64 = 300;
 
@@ -420,6 +423,39 @@ impl BrowserSession {
             .await
             .context("Failed to read the session")?;
         Ok(pending.filter(|p| p.expires_at > now))
+    }
+
+    /// Keeps a WebAuthn ceremony's state (its challenge) until the browser answers;
+    /// one per `kind`, a new one replacing it.
+    pub async fn begin_ceremony<T: Serialize>(&self, kind: &str, state: &T) -> anyhow::Result<()> {
+        self.session
+            .insert(&format!("ceremony:{kind}"), state)
+            .await
+            .context("Failed to keep a ceremony")
+    }
+
+    /// The state of the `kind` ceremony, used up.
+    pub async fn end_ceremony<T: DeserializeOwned>(&self, kind: &str) -> anyhow::Result<Option<T>> {
+        self.session
+            .remove(&format!("ceremony:{kind}"))
+            .await
+            .context("Failed to read a ceremony")
+    }
+
+    /// Keeps new recovery codes for the one page that shows them.
+    pub async fn keep_new_recovery_codes(&self, codes: &[String]) -> anyhow::Result<()> {
+        self.session
+            .insert(NEW_CODES_KEY, codes)
+            .await
+            .context("Failed to keep recovery codes")
+    }
+
+    /// The recovery codes kept to be shown, taken out of the session.
+    pub async fn take_new_recovery_codes(&self) -> anyhow::Result<Option<Vec<String>>> {
+        self.session
+            .remove(NEW_CODES_KEY)
+            .await
+            .context("Failed to read recovery codes")
     }
 
     /// This session's CSRF token, created on first use.

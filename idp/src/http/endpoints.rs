@@ -36,6 +36,7 @@ pub const END_SESSION_CONFIRM: &str = "/logout/confirm";
 // Pages.
 pub const HOME: &str = "/";
 pub const STYLESHEET: &str = "/static/style.css";
+pub const PASSKEYS_SCRIPT: &str = "/static/passkeys.js";
 pub const FAVICON: &str = "/static/favicon.svg";
 pub const LOGIN_PAGE: &str = "/login";
 /// After a right password, for an account with two-step sign-in.
@@ -65,6 +66,15 @@ pub const TWO_STEP_PAGE: &str = "/account/two-step";
 pub const TWO_STEP_TOTP: &str = "/account/two-step/totp";
 pub const TWO_STEP_REMOVE: &str = "/account/two-step/remove";
 pub const TWO_STEP_RECOVERY_CODES: &str = "/account/two-step/recovery-codes";
+/// Passkeys: adding one (options, then the browser's answer), the recovery codes a
+/// first one brings, signing in without a password, and the second step with one.
+pub const PASSKEY_OPTIONS: &str = "/account/two-step/passkey/options";
+pub const PASSKEY: &str = "/account/two-step/passkey";
+pub const NEW_RECOVERY_CODES: &str = "/account/two-step/recovery-codes/new";
+pub const LOGIN_PASSKEY_OPTIONS: &str = "/login/passkey/options";
+pub const LOGIN_PASSKEY: &str = "/login/passkey";
+pub const SECOND_FACTOR_PASSKEY_OPTIONS: &str = "/login/second-factor/passkey/options";
+pub const SECOND_FACTOR_PASSKEY: &str = "/login/second-factor/passkey";
 pub const EMAIL_CHANGE_PAGE: &str = "/email/change";
 pub const EMAIL: &str = "/auth/email";
 pub const EMAIL_CHANGE_CONFIRM: &str = "/auth/email/change/confirm";

@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pages::account::routes())
         .merge(pages::two_step::routes())
         .merge(pages::second_factor::routes())
+        .merge(pages::passkeys::routes())
         .merge(pages::recovery::routes())
         .merge(pages::email::routes())
         .merge(oauth::authorize::routes())

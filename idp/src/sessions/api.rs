@@ -36,9 +36,12 @@ pub const CHALLENGE_TTL_SECS: i64 = 300;
 /// What a right password leads to.
 pub enum LoginOutcome {
     Tokens(Box<SessionTokens>),
-    /// The account has a second factor: no tokens before it.
+    /// The account has a second factor: no tokens before it. `methods`: what
+    /// `complete_login` takes for this account (`totp`, `recovery_code`); passkeys
+    /// need a browser, so the JSON API does not offer them.
     SecondFactorRequired {
         mfa_token: Secret,
+        methods: Vec<&'static str>,
     },
 }
 
@@ -124,7 +127,13 @@ impl ApiSessions {
             };
             let mut conn = self.pool.acquire().await.context("No connection")?;
             tokens::replace(&mut conn, &challenge).await?;
-            return Ok(LoginOutcome::SecondFactorRequired { mfa_token });
+            let overview = self.factors.overview(&user.id).await?;
+            let apps = !overview.authenticators.is_empty();
+            let methods = [("totp", apps), ("recovery_code", true)]
+                .into_iter()
+                .filter_map(|(method, has)| has.then_some(method))
+                .collect();
+            return Ok(LoginOutcome::SecondFactorRequired { mfa_token, methods });
         }
         let tokens = self
             .start(&user.id, &user.email, ip, device, &Amr::password())
@@ -159,6 +168,7 @@ impl ApiSessions {
         }
         let amr = match factor {
             SecondFactor::Totp | SecondFactor::RecoveryCode => Amr::password_and_code(),
+            SecondFactor::Passkey => Amr::password_and_passkey(),
         };
         Ok(self
             .start(&challenge.user_id, &challenge.email, ip, device, &amr)

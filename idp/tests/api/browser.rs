@@ -4,7 +4,8 @@
 //! issuer; signed in on two browsers, they end one session from the other's account
 //! page; having forgotten their password, they reset it with the link from the mail;
 //! they confirm their address and move to a new one with the links mailed to them;
-//! they add an authenticator app and sign in with its code.
+//! they add an authenticator app and sign in with its code; they add a passkey (with
+//! WebDriver's virtual authenticator) and sign in with it, with and without a password.
 //! Every page renders without a console error (a CSP violation is one).
 //!
 //! Without Chromium the tests print why and pass, unless `REQUIRE_BROWSER=1` (CI), where
@@ -491,6 +492,101 @@ async fn a_person_adds_an_authenticator_app_and_signs_in_with_a_code_in_chromium
     .await;
 }
 
+/// Passkeys in Chromium, with WebDriver's virtual authenticator (CTAP2, internal,
+/// resident keys, user verification): the person adds a passkey on the two-step page
+/// (the first second factor, so the recovery codes follow), signs out, signs in with
+/// the passkey alone, and later uses it as the second step after the password.
+#[tokio::test]
+async fn a_person_adds_a_passkey_and_signs_in_with_it_in_chromium() {
+    // WebAuthn needs a domain for its relying party id: localhost, not 127.0.0.1.
+    let app =
+        crate::helpers::spawn_app_with(service_kit::testing::fresh_database("idp").await, |s| {
+            s.issuer = s.issuer.replace("127.0.0.1", "localhost")
+        })
+        .await;
+    let url = |path: &str| app.url(path).replace("127.0.0.1", "localhost");
+    let email = "ada@example.com";
+    app.register(email).await;
+
+    with_chromium(async |browser| {
+        browser.issue_cmd(VirtualAuthenticator).await.unwrap();
+        browser.goto(&url("/login")).await.unwrap();
+        sign_in_on_the_page(&browser, email).await;
+        wait_for_url(&browser, &url("/")).await;
+        browser.goto(&url("/account/two-step")).await.unwrap();
+        let add = wait_for(&browser, "button[data-passkey='create']:not([hidden])").await;
+        assert_no_console_errors(&browser, "the two-step page with its script").await;
+        browser
+            .find(Locator::Css("#passkey_name"))
+            .await
+            .unwrap()
+            .send_keys("Laptop")
+            .await
+            .unwrap();
+        browser
+            .find(Locator::Css("#passkey_current_password"))
+            .await
+            .unwrap()
+            .send_keys(PASSWORD)
+            .await
+            .unwrap();
+        add.click().await.unwrap();
+        wait_for_xpath(&browser, "//h1[. = 'Your recovery codes']").await;
+        let codes = browser
+            .find_all(Locator::Css("ul.codes code"))
+            .await
+            .unwrap();
+        assert_eq!(codes.len(), 10);
+        assert_no_console_errors(&browser, "the recovery codes after a passkey").await;
+
+        // No password: the passkey signs in on its own.
+        browser.delete_all_cookies().await.unwrap();
+        browser.goto(&url("/login")).await.unwrap();
+        wait_for(&browser, "button[data-passkey='get']:not([hidden])")
+            .await
+            .click()
+            .await
+            .unwrap();
+        wait_for_url(&browser, &url("/")).await;
+        wait_for(&browser, "a[href='/account']").await;
+        assert_no_console_errors(&browser, "home after a passkey sign-in").await;
+
+        // After the password, the passkey is the second step.
+        browser.delete_all_cookies().await.unwrap();
+        browser.goto(&url("/login")).await.unwrap();
+        sign_in_on_the_page(&browser, email).await;
+        wait_for_url(&browser, &url("/login/second-factor")).await;
+        wait_for(&browser, "button[data-passkey='get']:not([hidden])")
+            .await
+            .click()
+            .await
+            .unwrap();
+        wait_for_url(&browser, &url("/")).await;
+        wait_for(&browser, "a[href='/account']").await;
+        assert_no_console_errors(&browser, "home after a passkey second step").await;
+
+        // Removed (with the password), it no longer stands between password and home.
+        browser.goto(&url("/account/two-step")).await.unwrap();
+        wait_for(&browser, "input[type=radio][checked]").await;
+        browser
+            .find(Locator::Css("#remove_current_password"))
+            .await
+            .unwrap()
+            .send_keys(PASSWORD)
+            .await
+            .unwrap();
+        browser
+            .find(Locator::XPath("//button[. = 'Remove']"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_for_xpath(&browser, "//p[starts-with(., 'Off.')]").await;
+    })
+    .await;
+}
+
 /// The End button of a session other than this browser's.
 const OTHER_SESSIONS_END_BUTTON: &str = "//li[contains(@class, 'session') and \
      not(contains(@class, 'current'))]//button[contains(., 'End')]";
@@ -587,6 +683,32 @@ async fn wait_for_url(browser: &Client, prefix: &str) -> Url {
 }
 
 // ---- console errors ------------------------------------------------------------------
+
+/// WebDriver's WebAuthn extension: a virtual authenticator for this session, as a
+/// platform authenticator that holds passkeys and verifies the user on its own.
+#[derive(Debug)]
+struct VirtualAuthenticator;
+
+impl WebDriverCompatibleCommand for VirtualAuthenticator {
+    fn endpoint(&self, base: &Url, session_id: Option<&str>) -> Result<Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/webauthn/authenticator",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &Url) -> (Method, Option<String>) {
+        let authenticator = json!({
+            "protocol": "ctap2",
+            "transport": "internal",
+            "hasResidentKey": true,
+            "hasUserVerification": true,
+            "isUserVerified": true,
+            "automaticPresenceSimulation": true,
+        });
+        (Method::POST, Some(authenticator.to_string()))
+    }
+}
 
 /// chromedriver's log endpoint (`goog:loggingPrefs`); reading it empties the buffer.
 #[derive(Debug)]

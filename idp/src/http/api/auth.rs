@@ -121,19 +121,21 @@ async fn login(
         })?;
     match outcome {
         LoginOutcome::Tokens(tokens) => Ok(session_tokens(&state, *tokens)),
-        LoginOutcome::SecondFactorRequired { mfa_token } => Ok(mfa_required(&mfa_token)),
+        LoginOutcome::SecondFactorRequired { mfa_token, methods } => {
+            Ok(mfa_required(&mfa_token, &methods))
+        }
     }
 }
 
 /// `403 mfa_required`: the password was right and a second factor must follow, with the
 /// challenge that `POST /auth/login/mfa` completes. The error shape, plus the challenge.
-fn mfa_required(mfa_token: &Secret) -> Response {
+fn mfa_required(mfa_token: &Secret, methods: &[&str]) -> Response {
     let body = json!({
         "error": "mfa_required",
         "message": "This account uses two-step sign-in: send a code with the mfa_token.",
         "mfa_token": mfa_token.expose(),
         "expires_in": CHALLENGE_TTL_SECS,
-        "methods": ["totp", "recovery_code"],
+        "methods": methods,
     });
     (
         StatusCode::FORBIDDEN,

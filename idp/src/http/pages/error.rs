@@ -163,7 +163,10 @@ pub async fn render_error_pages(request: Request, next: Next) -> Response {
     let status = response.status();
     let error = match response.extensions().get::<PageError>() {
         Some(error) => error.clone(),
-        None if (status.is_client_error() || status.is_server_error()) && !is_html(&response) => {
+        None if (status.is_client_error() || status.is_server_error())
+            && !is_html(&response)
+            && !is_json(&response) =>
+        {
             PageError::from_status(status)
         }
         None => return response,
@@ -190,6 +193,15 @@ pub fn error_page(error: &PageError, request_id: Option<String>) -> Response {
     let mut response = render(&page);
     *response.status_mut() = error.status;
     response
+}
+
+/// The JSON answers of the passkey calls, which the page's script reads.
+fn is_json(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
 }
 
 fn is_html(response: &Response) -> bool {

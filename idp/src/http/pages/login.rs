@@ -187,6 +187,7 @@ async fn login_page(
         email,
         error: None,
         register_href: &with_request(endpoints::REGISTER_PAGE, request),
+        passkeys: state.factors.passkeys_available(),
     }))
 }
 
@@ -265,6 +266,7 @@ async fn login(
                     email: form.email.trim(),
                     error: Some(error),
                     register_href: &with_request(endpoints::REGISTER_PAGE, request),
+                    passkeys: state.factors.passkeys_available(),
                 },
             ))
         }

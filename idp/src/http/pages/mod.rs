@@ -12,6 +12,7 @@ pub mod account;
 pub mod email;
 pub mod error;
 pub mod login;
+pub mod passkeys;
 pub mod recovery;
 pub mod return_to;
 pub mod second_factor;
@@ -35,13 +36,16 @@ pub use error::PageError;
 pub use views::{PageContext, SITE_NAME, render, render_with_status};
 
 const STYLESHEET: &str = include_str!("../../../../static/style.css");
+const PASSKEYS_SCRIPT: &str = include_str!("../../../../static/passkeys.js");
 const FAVICON: &str = include_str!("../../../../static/favicon.svg");
 
-/// No scripts, no framing, no referrer leaks. `form-action` is left out on purpose:
+/// Our own script only (the passkey buttons, `static/passkeys.js`, calling back to this
+/// origin), no framing, no referrer leaks. `form-action` is left out on purpose:
 /// browsers apply it to the redirect that follows a form post, which is how sign-in
 /// hands control back to a client.
-const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
-     base-uri 'none'; frame-ancestors 'none'";
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+     connect-src 'self'; style-src 'self'; img-src 'self'; base-uri 'none'; \
+     frame-ancestors 'none'";
 
 /// `browser` (the routes a browser navigates: pages, `/authorize`, `/logout`) with the
 /// session layer, plus the stylesheet and favicon, all with the page layers.
@@ -49,6 +53,7 @@ pub fn with_page_layers(state: &AppState, browser: Router<AppState>) -> Router<A
     let pages = Router::new()
         .merge(state.sessions.layer(browser))
         .route(endpoints::STYLESHEET, get(stylesheet))
+        .route(endpoints::PASSKEYS_SCRIPT, get(passkeys_script))
         .route(endpoints::FAVICON, get(favicon))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(error::render_error_pages))
@@ -135,6 +140,16 @@ async fn favicon() -> impl IntoResponse {
             (header::CACHE_CONTROL, "public, max-age=86400"),
         ],
         FAVICON,
+    )
+}
+
+async fn passkeys_script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        PASSKEYS_SCRIPT,
     )
 }
 

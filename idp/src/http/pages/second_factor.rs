@@ -48,24 +48,38 @@ async fn second_factor_page(
     Query(query): Query<MethodQuery>,
 ) -> Result<Response, PageError> {
     let now = state.clock.now().timestamp();
-    if pending(&session, now).await?.is_none() {
+    let Some(pending) = pending(&session, now).await? else {
         return see_other(endpoints::LOGIN_PAGE);
-    }
+    };
     let recovery = query.method.as_deref() == Some("recovery");
-    render(&session, recovery, None, StatusCode::OK).await
+    render(&state, &session, &pending, recovery, None).await
 }
 
+/// The page for `pending`'s user: the forms of the factors they have.
 async fn render(
+    state: &AppState,
     session: &BrowserSession,
+    pending: &PendingSignIn,
     recovery: bool,
     error: Option<&str>,
-    status: StatusCode,
 ) -> Result<Response, PageError> {
+    let overview = state
+        .factors
+        .overview(&pending.user_id)
+        .await
+        .map_err(|e| PageError::internal(&e))?;
     let page = SecondFactorPage {
         ctx: session.page_context().await?,
         action: endpoints::SECOND_FACTOR_PAGE,
         recovery,
+        apps: !overview.authenticators.is_empty(),
+        passkey: !overview.passkeys.is_empty(),
         error,
+    };
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
     };
     Ok(pages::render_with_status(status, &page))
 }
@@ -129,18 +143,14 @@ async fn submit(
             };
             let amr = match factor {
                 SecondFactor::Totp | SecondFactor::RecoveryCode => Amr::password_and_code(),
+                SecondFactor::Passkey => Amr::password_and_passkey(),
             };
             let user = (pending.user_id.as_str(), pending.email.as_str());
             signed_in(&state.clock, &session, user, &amr, next).await
         }
         Err(CheckError::WrongCode) => {
-            render(
-                &session,
-                form.method == "recovery",
-                Some(WRONG_CODE),
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
+            let recovery = form.method == "recovery";
+            render(&state, &session, &pending, recovery, Some(WRONG_CODE)).await
         }
         Err(CheckError::Throttled { retry_after_secs }) => Ok(too_many_requests(
             retry_after_secs,

@@ -69,22 +69,39 @@ async fn render(
         .overview(&user.user_id)
         .await
         .map_err(|e| PageError::internal(&e))?;
+    let authenticators: Vec<AuthenticatorLine> = overview
+        .authenticators
+        .into_iter()
+        .map(|a| AuthenticatorLine {
+            id: a.id,
+            name: a.name,
+            kind: "Authenticator app",
+            added: date(a.confirmed_at),
+        })
+        .collect();
+    let passkeys: Vec<AuthenticatorLine> = overview
+        .passkeys
+        .into_iter()
+        .map(|p| AuthenticatorLine {
+            id: p.id,
+            name: p.name,
+            kind: "Passkey",
+            added: date(p.created_at),
+        })
+        .collect();
     let page = TwoStepPage {
         ctx: session.page_context().await?.with_flash(flash),
-        authenticators: overview
-            .authenticators
-            .into_iter()
-            .map(|a| AuthenticatorLine {
-                id: a.id,
-                name: a.name,
-                added: date(a.confirmed_at),
-            })
-            .collect(),
+        factors: authenticators.iter().chain(&passkeys).cloned().collect(),
+        authenticators,
+        passkeys,
         recovery_codes_left: overview.recovery_codes_left,
         error,
         enrol_path: endpoints::TWO_STEP_TOTP,
         remove_path: endpoints::TWO_STEP_REMOVE,
         codes_path: endpoints::TWO_STEP_RECOVERY_CODES,
+        passkey_path: endpoints::PASSKEY,
+        passkey_options_path: endpoints::PASSKEY_OPTIONS,
+        passkeys_available: state.factors.passkeys_available(),
     };
     Ok(pages::render_with_status(status, &page))
 }
@@ -232,7 +249,7 @@ async fn confirm(
         Err(ChangeError::Reauth(ReauthError::Throttled { retry_after_secs })) => {
             return Ok(throttled(retry_after_secs));
         }
-        Err(ChangeError::NotFound | ChangeError::NoSecondFactor) => {
+        Err(ChangeError::NotFound | ChangeError::NoSecondFactor | ChangeError::PasskeyRefused) => {
             "This setup expired. Scan the new QR code below."
         }
         Err(ChangeError::Reauth(ReauthError::Unexpected(e)) | ChangeError::Unexpected(e)) => {
@@ -278,12 +295,12 @@ async fn remove(
     };
     let removed = state
         .factors
-        .remove_totp(&actor, &form.id, form.current_password)
+        .remove_factor(&actor, &form.id, form.current_password)
         .await;
     let error = match removed {
-        Ok(()) => return back_with_to(&session, "Authenticator app removed.").await,
+        Ok(()) => return back_with_to(&session, "Removed.").await,
         Err(ChangeError::Reauth(ReauthError::WrongCurrentPassword)) => WRONG_CURRENT_PASSWORD,
-        Err(ChangeError::NotFound) => "That app had already been removed.",
+        Err(ChangeError::NotFound) => "That one had already been removed.",
         Err(ChangeError::Reauth(ReauthError::Throttled { retry_after_secs })) => {
             return Ok(throttled(retry_after_secs));
         }

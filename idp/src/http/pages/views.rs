@@ -83,6 +83,8 @@ pub struct LoginPage<'a> {
     pub email: &'a str,
     pub error: Option<&'a str>,
     pub register_href: &'a str,
+    /// The idp can have passkeys (its issuer is on a domain).
+    pub passkeys: bool,
 }
 
 /// `GET /password/forgot`, and the same form after a refusal.
@@ -284,10 +286,13 @@ pub struct ErrorPage<'a> {
     pub request_id: Option<String>,
 }
 
-/// One authenticator app on the two-step page.
+/// One authenticator app or passkey on the two-step page.
+#[derive(Clone)]
 pub struct AuthenticatorLine {
     pub id: String,
     pub name: String,
+    /// "Authenticator app" or "Passkey".
+    pub kind: &'static str,
     /// "3 Dec 2026, 14:05 UTC".
     pub added: String,
 }
@@ -298,11 +303,18 @@ pub struct AuthenticatorLine {
 pub struct TwoStepPage<'a> {
     pub ctx: PageContext,
     pub authenticators: Vec<AuthenticatorLine>,
+    pub passkeys: Vec<AuthenticatorLine>,
+    /// Both kinds, for the removal form.
+    pub factors: Vec<AuthenticatorLine>,
     pub recovery_codes_left: i64,
     pub error: Option<&'a str>,
     pub enrol_path: &'static str,
     pub remove_path: &'static str,
     pub codes_path: &'static str,
+    pub passkey_path: &'static str,
+    pub passkey_options_path: &'static str,
+    /// The idp can have passkeys (its issuer is on a domain).
+    pub passkeys_available: bool,
 }
 
 /// Adding an authenticator app: the QR code and key, then the first code.
@@ -343,5 +355,8 @@ pub struct SecondFactorPage<'a> {
     pub action: &'static str,
     /// The recovery code form rather than the app's.
     pub recovery: bool,
+    /// The user has an authenticator app, and a passkey.
+    pub apps: bool,
+    pub passkey: bool,
     pub error: Option<&'a str>,
 }
