@@ -420,14 +420,30 @@ async fn a_person_confirms_their_address_then_moves_to_a_new_one_by_mail_in_chro
 }
 
 /// Two-step sign-in in Chromium: the person adds an authenticator app (the test reads
-/// the key the page shows and computes the codes, as the app would), sees the recovery
-/// codes, signs out, and signs in again with the password and then a code. The inline
-/// QR code passes the CSP (no console error).
+/// the key the page shows and computes the codes, as the app would) and sees the
+/// recovery codes; an `openidconnect` client asking for `acr_values=urn:idp:acr:mfa`
+/// steps the password-only session up and reads `acr`/`amr`; signed out, the person
+/// signs in again with the password and then a code. The inline QR code passes the CSP
+/// (no console error).
 #[tokio::test]
 async fn a_person_adds_an_authenticator_app_and_signs_in_with_a_code_in_chromium() {
     let app = spawn_app().await;
     let email = "ada@example.com";
     app.register(email).await;
+    let site = ClientSite::start().await;
+    let registered =
+        register_client(&app, ClientKind::Confidential, &site.url("/callback"), &[]).await;
+    let client = rp_client(&discover(&app).await, &registered);
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (authorize_url, _state, nonce) = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_extra_param("acr_values", "urn:idp:acr:mfa")
+        .set_pkce_challenge(challenge)
+        .url();
     let code = |secret: &str, steps: i64| {
         let at = app.clock.now().timestamp() + steps * 30;
         totp_rs::Builder::new()
@@ -475,6 +491,43 @@ async fn a_person_adds_an_authenticator_app_and_signs_in_with_a_code_in_chromium
             .unwrap();
         assert_eq!(codes.len(), 10);
         assert_no_console_errors(&browser, "the recovery codes page").await;
+
+        // This session signed in with the password alone: a client asking for the
+        // multi-factor level steps it up, and its ID token says so.
+        app.clock.shift(chrono::Duration::seconds(30));
+        browser.goto(authorize_url.as_str()).await.unwrap();
+        wait_for_url(&browser, &app.url("/login/second-factor")).await;
+        fill(&browser, "code", &code(&secret, 0)).await;
+        submit_form_with(&browser, "code").await;
+        wait_for_xpath(&browser, ALLOW_BUTTON)
+            .await
+            .click()
+            .await
+            .unwrap();
+        let landed = wait_for_url(&browser, &site.url("/callback?")).await;
+        let tokens = client
+            .exchange_code(AuthorizationCode::new(param(&landed, "code").unwrap()))
+            .unwrap()
+            .set_pkce_verifier(verifier)
+            .request_async(&back_channel())
+            .await
+            .unwrap();
+        let claims = tokens
+            .id_token()
+            .unwrap()
+            .claims(&client.id_token_verifier(), &nonce)
+            .unwrap();
+        assert_eq!(
+            claims.auth_context_ref().map(|acr| acr.as_str()),
+            Some("urn:idp:acr:mfa")
+        );
+        let amr: Vec<&str> = claims
+            .auth_method_refs()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_str())
+            .collect();
+        assert_eq!(amr, ["pwd", "otp", "mfa"]);
 
         // Signed out, the password alone no longer signs in.
         browser.delete_all_cookies().await.unwrap();
