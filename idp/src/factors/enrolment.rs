@@ -66,10 +66,11 @@ impl Factors {
         let secret = self.kek.open(&aad(id), &sealed.secret)?;
         let step = totp::matching_step(&secret, code.trim(), now).ok_or(ChangeError::WrongCode)?;
         let mut tx = self.pool.begin().await.context("Failed to begin")?;
-        let first = store::count(&mut *tx, actor.user_id).await? == 0;
+        // The write first (see `store::remove`): then this one counts itself.
         if !store::confirm(&mut tx, actor.user_id, id, &name, step, now).await? {
             return Err(ChangeError::NotFound);
         }
+        let first = store::count(&mut *tx, actor.user_id).await? == 1;
         let codes = first.then(recovery_codes::generate);
         if let Some(codes) = &codes {
             let hashes = hashed(actor.user_id, codes);
@@ -157,11 +158,13 @@ impl Factors {
         let now = self.clock.now().timestamp();
         let codes = recovery_codes::generate();
         let mut tx = self.pool.begin().await.context("Failed to begin")?;
+        // The write first (see `store::remove`); without a second factor the
+        // transaction is dropped, and with it the new codes.
+        let hashes = hashed(actor.user_id, &codes);
+        store::replace_recovery_codes(&mut tx, actor.user_id, &hashes, now).await?;
         if store::count(&mut *tx, actor.user_id).await? == 0 {
             return Err(ChangeError::NoSecondFactor);
         }
-        let hashes = hashed(actor.user_id, &codes);
-        store::replace_recovery_codes(&mut tx, actor.user_id, &hashes, now).await?;
         let notice = self.notice(
             actor,
             "New recovery codes were made for your account",

@@ -93,7 +93,6 @@ impl Factors {
         let now = self.clock.now().timestamp();
         let id = URL_SAFE_NO_PAD.encode(passkey.cred_id());
         let mut tx = self.pool.begin().await.context("Failed to begin")?;
-        let first = store::count(&mut *tx, actor.user_id).await? == 0;
         let new = NewPasskey {
             id: &id,
             user_id: actor.user_id,
@@ -101,7 +100,9 @@ impl Factors {
             passkey: &serde_json::to_string(&passkey).context("A passkey did not serialise")?,
             now,
         };
+        // The write first (see `store::remove`): then this one counts itself.
         store::insert_passkey(&mut tx, &new).await?;
+        let first = store::count(&mut *tx, actor.user_id).await? == 1;
         let codes = first.then(recovery_codes::generate);
         if let Some(codes) = &codes {
             let hashes = hashed(actor.user_id, codes);

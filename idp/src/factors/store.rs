@@ -156,6 +156,11 @@ pub enum Removed {
 }
 
 /// Removes the user's authenticator app or passkey `id`; `None` if there is none.
+///
+/// Here and in the factors' other transactions the first statement writes: on SQLite
+/// (WAL) a transaction that read first cannot write once another connection wrote
+/// meanwhile (`SQLITE_BUSY_SNAPSHOT`, not retried), while one that writes first waits
+/// its turn.
 pub async fn remove(
     conn: &mut AnyConnection,
     user_id: &str,
@@ -180,22 +185,15 @@ async fn remove_app(
     id: &str,
 ) -> anyhow::Result<Option<String>> {
     let name: Option<(String,)> = sqlx::query_as(
-        "SELECT name FROM totp_credentials \
-         WHERE id = $1 AND user_id = $2 AND confirmed_at IS NOT NULL",
+        "DELETE FROM totp_credentials \
+         WHERE id = $1 AND user_id = $2 AND confirmed_at IS NOT NULL RETURNING name",
     )
     .bind(id)
     .bind(user_id)
     .fetch_optional(&mut *conn)
     .await
-    .context("Failed to find an authenticator")?;
-    let Some((name,)) = name else { return Ok(None) };
-    sqlx::query("DELETE FROM totp_credentials WHERE id = $1 AND user_id = $2")
-        .bind(id)
-        .bind(user_id)
-        .execute(&mut *conn)
-        .await
-        .context("Failed to remove an authenticator")?;
-    Ok(Some(name))
+    .context("Failed to remove an authenticator")?;
+    Ok(name.map(|(name,)| name))
 }
 
 /// How many confirmed second factors the user has.

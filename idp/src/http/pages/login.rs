@@ -308,6 +308,22 @@ pub(super) async fn signed_in(
     see_other(&record_sign_in(clock, session, user, amr, next).await?)
 }
 
+/// Where a sign-in that began on the sign-in page goes once complete: the waiting
+/// request `request` names if it still exists, else the page `return_to` names.
+pub(super) async fn next_after(
+    state: &AppState,
+    session: &BrowserSession,
+    request: Option<&str>,
+    return_to: Option<&str>,
+) -> Result<Next, PageError> {
+    let now = state.clock.now().timestamp();
+    let waiting = waiting_request(state, session, request, now).await?;
+    Ok(Next {
+        return_to: self::return_to(return_to).filter(|_| waiting.is_none()),
+        waiting,
+    })
+}
+
 /// [`signed_in`]'s work: the sign-in recorded (and the waiting request marked as
 /// signed in for); where the browser goes next.
 pub(super) async fn record_sign_in(

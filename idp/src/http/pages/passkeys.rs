@@ -27,8 +27,7 @@ use crate::factors::{Actor, ChangeError, CheckError};
 use crate::http::browser_session::BrowserSession;
 use crate::http::client_ip::ClientIp;
 use crate::http::endpoints;
-use crate::http::pages::login::{Next, record_sign_in, waiting_request};
-use crate::http::pages::return_to::ReturnTo;
+use crate::http::pages::login::{next_after, record_sign_in};
 use crate::http::pages::views::RecoveryCodesPage;
 use crate::http::pages::{self, PageError};
 use crate::http::state::AppState;
@@ -348,26 +347,36 @@ async fn sign_in(
                 "Confirm your email address first: open the link we sent to it.",
             ));
         }
-        let now = state.clock.now().timestamp();
-        let waiting = waiting_request(&state, &session, body.request.as_deref(), now)
-            .await
-            .map_err(Refusal::Page)?;
-        let next = Next {
-            return_to: body
-                .return_to
-                .as_deref()
-                .and_then(|path| ReturnTo::parse(path).ok())
-                .filter(|_| waiting.is_none()),
-            waiting,
-        };
+        let (request, return_to) = (body.request.as_deref(), body.return_to.as_deref());
         let signed = (user.id.as_str(), user.email.as_str());
-        let path = record_sign_in(&state.clock, &session, signed, &Amr::passkey(), next)
-            .await
-            .map_err(Refusal::Page)?;
-        Ok(go_to(&path))
+        complete(
+            &state,
+            &session,
+            signed,
+            &Amr::passkey(),
+            (request, return_to),
+        )
+        .await
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// The sign-in recorded, and where the page goes next.
+async fn complete(
+    state: &AppState,
+    session: &BrowserSession,
+    user: (&str, &str),
+    amr: &Amr,
+    (request, return_to): (Option<&str>, Option<&str>),
+) -> Result<Response, Refusal> {
+    let next = next_after(state, session, request, return_to)
+        .await
+        .map_err(Refusal::Page)?;
+    let path = record_sign_in(&state.clock, session, user, amr, next)
+        .await
+        .map_err(Refusal::Page)?;
+    Ok(go_to(&path))
 }
 
 fn check_error(e: CheckError) -> Refusal {
@@ -452,23 +461,10 @@ async fn second_step(
             .finish_passkey_check(&actor, &ceremony, &credential)
             .await
             .map_err(check_error)?;
-        let waiting = waiting_request(&state, &session, pending.request.as_deref(), now)
-            .await
-            .map_err(Refusal::Page)?;
-        let next = Next {
-            return_to: pending
-                .return_to
-                .as_deref()
-                .and_then(|path| ReturnTo::parse(path).ok())
-                .filter(|_| waiting.is_none()),
-            waiting,
-        };
+        let (request, return_to) = (pending.request.as_deref(), pending.return_to.as_deref());
         let user = (pending.user_id.as_str(), pending.email.as_str());
         let amr = Amr::password_and_passkey();
-        let path = record_sign_in(&state.clock, &session, user, &amr, next)
-            .await
-            .map_err(Refusal::Page)?;
-        Ok(go_to(&path))
+        complete(&state, &session, user, &amr, (request, return_to)).await
     }
     .await;
     result.unwrap_or_else(IntoResponse::into_response)

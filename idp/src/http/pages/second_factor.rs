@@ -18,9 +18,8 @@ use crate::http::client_ip::ClientIp;
 use crate::http::endpoints;
 use crate::http::oauth::authorize::see_other;
 use crate::http::pages::login::{
-    CsrfForm, CsrfProtected, Next, signed_in, too_many_requests, waiting_request,
+    CsrfForm, CsrfProtected, next_after, signed_in, too_many_requests,
 };
-use crate::http::pages::return_to::ReturnTo;
 use crate::http::pages::views::SecondFactorPage;
 use crate::http::pages::{self, PageError};
 use crate::http::state::AppState;
@@ -131,16 +130,8 @@ async fn submit(
         .await
     {
         Ok(factor) => {
-            let waiting =
-                waiting_request(&state, &session, pending.request.as_deref(), now).await?;
-            let next = Next {
-                return_to: pending
-                    .return_to
-                    .as_deref()
-                    .and_then(|path| ReturnTo::parse(path).ok())
-                    .filter(|_| waiting.is_none()),
-                waiting,
-            };
+            let (request, return_to) = (pending.request.as_deref(), pending.return_to.as_deref());
+            let next = next_after(&state, &session, request, return_to).await?;
             let amr = match factor {
                 SecondFactor::Totp | SecondFactor::RecoveryCode => Amr::password_and_code(),
                 SecondFactor::Passkey => Amr::password_and_passkey(),
