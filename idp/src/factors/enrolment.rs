@@ -6,8 +6,8 @@ use anyhow::Context;
 
 use crate::factors::store::{self, NewCredential, Removed};
 use crate::factors::{
-    Actor, ChangeError, ENROLMENT_TTL_SECS, Enrolment, Factors, aad, authenticator_name, hashed,
-    recovery_codes, totp,
+    APP_NAME, Actor, ChangeError, ENROLMENT_TTL_SECS, Enrolment, Factors, aad, codes_for_first,
+    factor_name, hashed, recovery_codes, totp,
 };
 use crate::guards::audit::events;
 use crate::guards::secrets;
@@ -57,7 +57,7 @@ impl Factors {
         let user = self
             .reauthenticate(actor, current_password, events::SECOND_FACTOR_ADDED)
             .await?;
-        let name = authenticator_name(name)?;
+        let name = factor_name(name, APP_NAME)?;
         let now = self.clock.now().timestamp();
         let sealed = store::unconfirmed(&self.pool, actor.user_id, now - ENROLMENT_TTL_SECS)
             .await?
@@ -71,11 +71,7 @@ impl Factors {
             return Err(ChangeError::NotFound);
         }
         let first = store::count(&mut *tx, actor.user_id).await? == 1;
-        let codes = first.then(recovery_codes::generate);
-        if let Some(codes) = &codes {
-            let hashes = hashed(actor.user_id, codes);
-            store::replace_recovery_codes(&mut tx, actor.user_id, &hashes, now).await?;
-        }
+        let codes = codes_for_first(&mut tx, actor.user_id, first, now).await?;
         let what = format!(
             "An authenticator app named \u{201c}{name}\u{201d} was added to your account. \
              Signing in now takes a code from it after your password."

@@ -47,8 +47,8 @@ use crate::sessions::device::Device;
 const ENROLMENT_TTL_SECS: i64 = 3600;
 /// The longest name of an authenticator.
 const MAX_NAME_CHARS: usize = 64;
-/// What an authenticator is called when the person gives no name.
-const DEFAULT_NAME: &str = "Authenticator app";
+/// What an authenticator app is called when the person gives no name.
+const APP_NAME: &str = "Authenticator app";
 
 #[derive(Clone)]
 pub struct Factors {
@@ -245,20 +245,33 @@ fn hashed(user_id: &str, codes: &[String]) -> Vec<String> {
         .collect()
 }
 
-fn authenticator_name(input: &str) -> Result<String, ChangeError> {
+/// A second factor's name as typed: trimmed, `default` when empty, at most 64
+/// characters and no control characters.
+fn factor_name(input: &str, default: &str) -> Result<String, ChangeError> {
     let name = input.trim();
     if name.is_empty() {
-        return Ok(DEFAULT_NAME.to_owned());
+        return Ok(default.to_owned());
     }
-    if name.chars().count() > MAX_NAME_CHARS {
+    if name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
         return Err(ChangeError::InvalidName(
-            "Give the app a name of at most 64 characters.",
-        ));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(ChangeError::InvalidName(
-            "The name cannot contain control characters.",
+            "Give it a name of at most 64 characters, without control characters.",
         ));
     }
     Ok(name.to_owned())
+}
+
+/// The recovery codes a first second factor brings, stored in `conn` (the change's
+/// transaction); none for a later one.
+async fn codes_for_first(
+    conn: &mut sqlx::AnyConnection,
+    user_id: &str,
+    first: bool,
+    now: i64,
+) -> anyhow::Result<Option<Vec<String>>> {
+    if !first {
+        return Ok(None);
+    }
+    let codes = recovery_codes::generate();
+    store::replace_recovery_codes(conn, user_id, &hashed(user_id, &codes), now).await?;
+    Ok(Some(codes))
 }

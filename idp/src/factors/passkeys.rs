@@ -24,14 +24,13 @@ use webauthn_rs::prelude::{
 use crate::accounts::ClientIp;
 use crate::factors::store::{self, NewPasskey};
 use crate::factors::{
-    Actor, ChangeError, CheckError, Factors, SecondFactor, hashed, recovery_codes,
+    Actor, ChangeError, CheckError, Factors, SecondFactor, codes_for_first, factor_name,
 };
 use crate::guards::audit::events;
 use crate::sessions::device::Device;
 
 /// What a passkey is called when the person gives no name.
-const DEFAULT_NAME: &str = "Passkey";
-const MAX_NAME_CHARS: usize = 64;
+const PASSKEY_NAME: &str = "Passkey";
 
 impl Factors {
     /// Whether this idp can have passkeys (its issuer is on a domain).
@@ -82,7 +81,7 @@ impl Factors {
         let user = self
             .reauthenticate(actor, current_password, events::SECOND_FACTOR_ADDED)
             .await?;
-        let name = passkey_name(name)?;
+        let name = factor_name(name, PASSKEY_NAME)?;
         let passkey = self
             .webauthn()?
             .finish_passkey_registration(credential, state)
@@ -103,11 +102,7 @@ impl Factors {
         // The write first (see `store::remove`): then this one counts itself.
         store::insert_passkey(&mut tx, &new).await?;
         let first = store::count(&mut *tx, actor.user_id).await? == 1;
-        let codes = first.then(recovery_codes::generate);
-        if let Some(codes) = &codes {
-            let hashes = hashed(actor.user_id, codes);
-            store::replace_recovery_codes(&mut tx, actor.user_id, &hashes, now).await?;
-        }
+        let codes = codes_for_first(&mut tx, actor.user_id, first, now).await?;
         let what = format!(
             "A passkey named \u{201c}{name}\u{201d} was added to your account. It signs you \
              in without a password, and serves as the second step after one."
@@ -252,17 +247,4 @@ impl Factors {
             .map(|p| serde_json::from_str(&p.passkey).context("A stored passkey is unreadable"))
             .collect()
     }
-}
-
-fn passkey_name(input: &str) -> Result<String, ChangeError> {
-    let name = input.trim();
-    if name.is_empty() {
-        return Ok(DEFAULT_NAME.to_owned());
-    }
-    if name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
-        return Err(ChangeError::InvalidName(
-            "Give the passkey a name of at most 64 characters, without control characters.",
-        ));
-    }
-    Ok(name.to_owned())
 }

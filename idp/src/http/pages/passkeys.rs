@@ -24,7 +24,7 @@ use crate::accounts::amr::Amr;
 use crate::accounts::reauth::ReauthError;
 use crate::accounts::store as users;
 use crate::factors::{Actor, ChangeError, CheckError};
-use crate::http::browser_session::BrowserSession;
+use crate::http::browser_session::{BrowserSession, PendingSignIn, SignedInUser};
 use crate::http::client_ip::ClientIp;
 use crate::http::endpoints;
 use crate::http::pages::login::{next_after, record_sign_in};
@@ -164,6 +164,25 @@ fn available(state: &AppState) -> Result<(), Refusal> {
     }
 }
 
+/// The signed-in user, for the calls of the two-step page.
+async fn user(session: &BrowserSession) -> Result<SignedInUser, Refusal> {
+    session
+        .user()
+        .await
+        .map_err(|e| internal(&e))?
+        .ok_or_else(not_signed_in)
+}
+
+/// The sign-in waiting for its second step, for the calls of that page.
+async fn pending(state: &AppState, session: &BrowserSession) -> Result<PendingSignIn, Refusal> {
+    let now = state.clock.now().timestamp();
+    session
+        .pending_sign_in(now)
+        .await
+        .map_err(|e| internal(&e))?
+        .ok_or_else(not_signed_in)
+}
+
 fn not_signed_in() -> Refusal {
     error(
         StatusCode::UNAUTHORIZED,
@@ -178,28 +197,20 @@ async fn registration_options(
     State(state): State<AppState>,
     session: BrowserSession,
     Json(body): Json<Value>,
-) -> Response {
-    let result: Result<Response, Refusal> = async {
-        available(&state)?;
-        checked(&session, body).await?;
-        let user = session
-            .user()
-            .await
-            .map_err(|e| internal(&e))?
-            .ok_or_else(not_signed_in)?;
-        let (options, ceremony) = state
-            .factors
-            .begin_passkey(&user.user_id, &user.email)
-            .await
-            .map_err(|e| internal(&e))?;
-        session
-            .begin_ceremony(REGISTRATION, &ceremony)
-            .await
-            .map_err(|e| internal(&e))?;
-        Ok(Json(options).into_response())
-    }
-    .await;
-    result.unwrap_or_else(IntoResponse::into_response)
+) -> Result<Response, Refusal> {
+    available(&state)?;
+    checked(&session, body).await?;
+    let user = user(&session).await?;
+    let (options, ceremony) = state
+        .factors
+        .begin_passkey(&user.user_id, &user.email)
+        .await
+        .map_err(|e| internal(&e))?;
+    session
+        .begin_ceremony(REGISTRATION, &ceremony)
+        .await
+        .map_err(|e| internal(&e))?;
+    Ok(Json(options).into_response())
 }
 
 async fn register(
@@ -208,72 +219,64 @@ async fn register(
     device: Device,
     session: BrowserSession,
     Json(body): Json<Value>,
-) -> Response {
-    let result: Result<Response, Refusal> = async {
-        available(&state)?;
-        let body = checked(&session, body).await?;
-        let user = session
-            .user()
-            .await
-            .map_err(|e| internal(&e))?
-            .ok_or_else(not_signed_in)?;
-        let ceremony = ceremony_state(&session, REGISTRATION).await?;
-        let credential = credential(&body)?;
-        let actor = Actor {
-            user_id: &user.user_id,
-            ip,
-            device: &device,
-        };
-        let added = state
-            .factors
-            .finish_passkey(
-                &actor,
-                &ceremony,
-                &credential,
-                &body.name,
-                body.current_password,
-            )
-            .await;
-        match added {
-            Ok(Some(codes)) => {
-                session
-                    .keep_new_recovery_codes(&codes)
-                    .await
-                    .map_err(|e| internal(&e))?;
-                Ok(go_to(endpoints::NEW_RECOVERY_CODES))
-            }
-            Ok(None) => {
-                session
-                    .set_flash("Passkey added.")
-                    .await
-                    .map_err(|e| internal(&e))?;
-                Ok(go_to(endpoints::TWO_STEP_PAGE))
-            }
-            Err(ChangeError::Reauth(ReauthError::WrongCurrentPassword)) => Err(error(
-                StatusCode::FORBIDDEN,
-                "wrong_current_password",
-                "The current password is incorrect.",
-            )),
-            Err(ChangeError::Reauth(ReauthError::Throttled { .. })) => Err(error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_requests",
-                "Too many wrong passwords from your network. Wait a few minutes, then try again.",
-            )),
-            Err(ChangeError::InvalidName(message)) => Err(error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_name",
-                message,
-            )),
-            Err(ChangeError::PasskeyRefused) => Err(error(
-                StatusCode::BAD_REQUEST,
-                "passkey_refused",
-                "That passkey could not be added. Try again, or use another device.",
-            )),
-            Err(e) => Err(Refusal::Internal(anyhow::anyhow!("{e}"))),
+) -> Result<Response, Refusal> {
+    available(&state)?;
+    let body = checked(&session, body).await?;
+    let user = user(&session).await?;
+    let ceremony = ceremony_state(&session, REGISTRATION).await?;
+    let credential = credential(&body)?;
+    let actor = Actor {
+        user_id: &user.user_id,
+        ip,
+        device: &device,
+    };
+    let added = state
+        .factors
+        .finish_passkey(
+            &actor,
+            &ceremony,
+            &credential,
+            &body.name,
+            body.current_password,
+        )
+        .await;
+    match added {
+        Ok(Some(codes)) => {
+            session
+                .keep_new_recovery_codes(&codes)
+                .await
+                .map_err(|e| internal(&e))?;
+            Ok(go_to(endpoints::NEW_RECOVERY_CODES))
         }
+        Ok(None) => {
+            session
+                .set_flash("Passkey added.")
+                .await
+                .map_err(|e| internal(&e))?;
+            Ok(go_to(endpoints::TWO_STEP_PAGE))
+        }
+        Err(ChangeError::Reauth(ReauthError::WrongCurrentPassword)) => Err(error(
+            StatusCode::FORBIDDEN,
+            "wrong_current_password",
+            "The current password is incorrect.",
+        )),
+        Err(ChangeError::Reauth(ReauthError::Throttled { .. })) => Err(error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            "Too many wrong passwords from your network. Wait a few minutes, then try again.",
+        )),
+        Err(ChangeError::InvalidName(message)) => Err(error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_name",
+            message,
+        )),
+        Err(ChangeError::PasskeyRefused) => Err(error(
+            StatusCode::BAD_REQUEST,
+            "passkey_refused",
+            "That passkey could not be added. Try again, or use another device.",
+        )),
+        Err(e) => Err(Refusal::Internal(anyhow::anyhow!("{e}"))),
     }
-    .await;
-    result.unwrap_or_else(IntoResponse::into_response)
 }
 
 /// The recovery codes that came with a first passkey, shown once.
@@ -301,22 +304,18 @@ async fn sign_in_options(
     State(state): State<AppState>,
     session: BrowserSession,
     Json(body): Json<Value>,
-) -> Response {
-    let result: Result<Response, Refusal> = async {
-        available(&state)?;
-        checked(&session, body).await?;
-        let (options, ceremony) = state
-            .factors
-            .begin_passkey_sign_in()
-            .map_err(|e| internal(&e))?;
-        session
-            .begin_ceremony(SIGN_IN, &ceremony)
-            .await
-            .map_err(|e| internal(&e))?;
-        Ok(Json(options).into_response())
-    }
-    .await;
-    result.unwrap_or_else(IntoResponse::into_response)
+) -> Result<Response, Refusal> {
+    available(&state)?;
+    checked(&session, body).await?;
+    let (options, ceremony) = state
+        .factors
+        .begin_passkey_sign_in()
+        .map_err(|e| internal(&e))?;
+    session
+        .begin_ceremony(SIGN_IN, &ceremony)
+        .await
+        .map_err(|e| internal(&e))?;
+    Ok(Json(options).into_response())
 }
 
 async fn sign_in(
@@ -325,41 +324,37 @@ async fn sign_in(
     device: Device,
     session: BrowserSession,
     Json(body): Json<Value>,
-) -> Response {
-    let result: Result<Response, Refusal> = async {
-        available(&state)?;
-        let body = checked(&session, body).await?;
-        let ceremony = ceremony_state(&session, SIGN_IN).await?;
-        let credential = credential(&body)?;
-        let user_id = state
-            .factors
-            .finish_passkey_sign_in(ceremony, &credential, ip, &device)
-            .await
-            .map_err(check_error)?;
-        let user = users::find_by_id(&state.db.pool, &user_id)
-            .await
-            .map_err(|e| internal(&e))?
-            .ok_or_else(not_signed_in)?;
-        if state.accounts.requires_verified_email() && !user.email_verified {
-            return Err(error(
-                StatusCode::FORBIDDEN,
-                "email_not_verified",
-                "Confirm your email address first: open the link we sent to it.",
-            ));
-        }
-        let (request, return_to) = (body.request.as_deref(), body.return_to.as_deref());
-        let signed = (user.id.as_str(), user.email.as_str());
-        complete(
-            &state,
-            &session,
-            signed,
-            &Amr::passkey(),
-            (request, return_to),
-        )
+) -> Result<Response, Refusal> {
+    available(&state)?;
+    let body = checked(&session, body).await?;
+    let ceremony = ceremony_state(&session, SIGN_IN).await?;
+    let credential = credential(&body)?;
+    let user_id = state
+        .factors
+        .finish_passkey_sign_in(ceremony, &credential, ip, &device)
         .await
+        .map_err(check_error)?;
+    let user = users::find_by_id(&state.db.pool, &user_id)
+        .await
+        .map_err(|e| internal(&e))?
+        .ok_or_else(not_signed_in)?;
+    if state.accounts.requires_verified_email() && !user.email_verified {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            "email_not_verified",
+            "Confirm your email address first: open the link we sent to it.",
+        ));
     }
-    .await;
-    result.unwrap_or_else(IntoResponse::into_response)
+    let (request, return_to) = (body.request.as_deref(), body.return_to.as_deref());
+    let signed = (user.id.as_str(), user.email.as_str());
+    complete(
+        &state,
+        &session,
+        signed,
+        &Amr::passkey(),
+        (request, return_to),
+    )
+    .await
 }
 
 /// The sign-in recorded, and where the page goes next.
@@ -401,36 +396,27 @@ async fn second_step_options(
     State(state): State<AppState>,
     session: BrowserSession,
     Json(body): Json<Value>,
-) -> Response {
-    let result: Result<Response, Refusal> = async {
-        available(&state)?;
-        checked(&session, body).await?;
-        let now = state.clock.now().timestamp();
-        let pending = session
-            .pending_sign_in(now)
-            .await
-            .map_err(|e| internal(&e))?
-            .ok_or_else(not_signed_in)?;
-        let started = state
-            .factors
-            .begin_passkey_check(&pending.user_id)
-            .await
-            .map_err(|e| internal(&e))?;
-        let Some((options, ceremony)) = started else {
-            return Err(error(
-                StatusCode::BAD_REQUEST,
-                "no_passkey",
-                "This account has no passkey: use a code instead.",
-            ));
-        };
-        session
-            .begin_ceremony(SECOND_STEP, &ceremony)
-            .await
-            .map_err(|e| internal(&e))?;
-        Ok(Json(options).into_response())
-    }
-    .await;
-    result.unwrap_or_else(IntoResponse::into_response)
+) -> Result<Response, Refusal> {
+    available(&state)?;
+    checked(&session, body).await?;
+    let pending = pending(&state, &session).await?;
+    let started = state
+        .factors
+        .begin_passkey_check(&pending.user_id)
+        .await
+        .map_err(|e| internal(&e))?;
+    let Some((options, ceremony)) = started else {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "no_passkey",
+            "This account has no passkey: use a code instead.",
+        ));
+    };
+    session
+        .begin_ceremony(SECOND_STEP, &ceremony)
+        .await
+        .map_err(|e| internal(&e))?;
+    Ok(Json(options).into_response())
 }
 
 async fn second_step(
@@ -439,33 +425,24 @@ async fn second_step(
     device: Device,
     session: BrowserSession,
     Json(body): Json<Value>,
-) -> Response {
-    let result: Result<Response, Refusal> = async {
-        available(&state)?;
-        let body = checked(&session, body).await?;
-        let now = state.clock.now().timestamp();
-        let pending = session
-            .pending_sign_in(now)
-            .await
-            .map_err(|e| internal(&e))?
-            .ok_or_else(not_signed_in)?;
-        let ceremony = ceremony_state(&session, SECOND_STEP).await?;
-        let credential = credential(&body)?;
-        let actor = Actor {
-            user_id: &pending.user_id,
-            ip,
-            device: &device,
-        };
-        state
-            .factors
-            .finish_passkey_check(&actor, &ceremony, &credential)
-            .await
-            .map_err(check_error)?;
-        let (request, return_to) = (pending.request.as_deref(), pending.return_to.as_deref());
-        let user = (pending.user_id.as_str(), pending.email.as_str());
-        let amr = Amr::password_and_passkey();
-        complete(&state, &session, user, &amr, (request, return_to)).await
-    }
-    .await;
-    result.unwrap_or_else(IntoResponse::into_response)
+) -> Result<Response, Refusal> {
+    available(&state)?;
+    let body = checked(&session, body).await?;
+    let pending = pending(&state, &session).await?;
+    let ceremony = ceremony_state(&session, SECOND_STEP).await?;
+    let credential = credential(&body)?;
+    let actor = Actor {
+        user_id: &pending.user_id,
+        ip,
+        device: &device,
+    };
+    state
+        .factors
+        .finish_passkey_check(&actor, &ceremony, &credential)
+        .await
+        .map_err(check_error)?;
+    let (request, return_to) = (pending.request.as_deref(), pending.return_to.as_deref());
+    let user = (pending.user_id.as_str(), pending.email.as_str());
+    let amr = Amr::password_and_passkey();
+    complete(&state, &session, user, &amr, (request, return_to)).await
 }
