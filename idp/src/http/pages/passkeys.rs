@@ -15,8 +15,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use service_kit::api_error::ApiError;
 
@@ -183,6 +183,20 @@ async fn pending(state: &AppState, session: &BrowserSession) -> Result<PendingSi
         .ok_or_else(not_signed_in)
 }
 
+/// The options for the browser, the ceremony's state kept until its answer.
+async fn offer(
+    session: &BrowserSession,
+    kind: &str,
+    options: Value,
+    ceremony: &impl Serialize,
+) -> Result<Response, Refusal> {
+    session
+        .begin_ceremony(kind, ceremony)
+        .await
+        .map_err(|e| internal(&e))?;
+    Ok(Json(options).into_response())
+}
+
 fn not_signed_in() -> Refusal {
     error(
         StatusCode::UNAUTHORIZED,
@@ -206,11 +220,7 @@ async fn registration_options(
         .begin_passkey(&user.user_id, &user.email)
         .await
         .map_err(|e| internal(&e))?;
-    session
-        .begin_ceremony(REGISTRATION, &ceremony)
-        .await
-        .map_err(|e| internal(&e))?;
-    Ok(Json(options).into_response())
+    offer(&session, REGISTRATION, options, &ceremony).await
 }
 
 async fn register(
@@ -311,11 +321,7 @@ async fn sign_in_options(
         .factors
         .begin_passkey_sign_in()
         .map_err(|e| internal(&e))?;
-    session
-        .begin_ceremony(SIGN_IN, &ceremony)
-        .await
-        .map_err(|e| internal(&e))?;
-    Ok(Json(options).into_response())
+    offer(&session, SIGN_IN, options, &ceremony).await
 }
 
 async fn sign_in(
@@ -412,11 +418,7 @@ async fn second_step_options(
             "This account has no passkey: use a code instead.",
         ));
     };
-    session
-        .begin_ceremony(SECOND_STEP, &ceremony)
-        .await
-        .map_err(|e| internal(&e))?;
-    Ok(Json(options).into_response())
+    offer(&session, SECOND_STEP, options, &ceremony).await
 }
 
 async fn second_step(
