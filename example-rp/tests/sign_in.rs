@@ -77,6 +77,7 @@ async fn start_world() -> World {
             consent: ConsentPolicy::Ask,
             pkce: PkcePolicy::Required,
             require_mfa: false,
+            backchannel_logout: None,
         })
         .await
         .unwrap();

@@ -1,8 +1,11 @@
-//! The `idp` binary: `idp serve` (the default), `idp migrate`, `idp clients ...`, `idp keys ...`.
+//! The `idp` binary: `idp serve` (the default), `idp migrate`, `idp clients ...`,
+//! `idp keys ...`, `idp mail ...`, `idp streams ...`, `idp users ...`.
 
 use clap::{Parser, Subcommand};
 use idp::app::settings::Settings;
 use idp::app::startup::Application;
+use idp::cli::streams::StreamsCommand;
+use idp::cli::users::UsersCommand;
 use idp::cli::{ClientsCommand, KeysCommand, MailCommand};
 
 /// The identity provider. Configuration comes from IDP_* environment variables (see
@@ -29,6 +32,12 @@ enum Command {
     /// Mail not yet sent: list [--json], retry ID | --all (dead letters).
     #[command(subcommand)]
     Mail(MailCommand),
+    /// Receivers of security events: create, list, delete, outbox, retry.
+    #[command(subcommand)]
+    Streams(StreamsCommand),
+    /// Accounts: disable EMAIL, enable EMAIL.
+    #[command(subcommand)]
+    Users(UsersCommand),
 }
 
 #[tokio::main]
@@ -55,5 +64,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Clients(command) => idp::cli::run(command, &settings).await,
         Command::Keys(command) => idp::cli::run_keys(command, &settings).await,
         Command::Mail(command) => idp::cli::run_mail(command, &settings).await,
+        Command::Streams(command) => idp::cli::streams::run(command, &settings).await,
+        Command::Users(command) => idp::cli::users::run(command, &settings).await,
     }
 }

@@ -3,6 +3,7 @@
 //! in the common HTTP middleware and waits for a shutdown signal.
 
 pub mod api_error;
+pub mod backoff;
 pub mod clock;
 pub mod db;
 pub mod http;

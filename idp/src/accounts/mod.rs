@@ -11,6 +11,7 @@ pub mod password;
 pub mod profile;
 pub mod reauth;
 pub mod recovery;
+pub mod status;
 pub mod store;
 pub mod tokens;
 pub mod user_id;
@@ -32,6 +33,7 @@ use crate::accounts::reauth::ReauthError;
 use crate::accounts::store::{self as users, InsertUserError};
 use crate::accounts::user_id::UserId;
 use crate::accounts::verification::ResendError;
+use crate::events::{Change, Credential, Events, Initiator, SecurityEvent};
 use crate::guards::audit::{Audit, Event, Outcome, events};
 use crate::guards::throttle::{Key, Throttle};
 use crate::mail::Outbox;
@@ -100,6 +102,13 @@ pub struct AuthenticatedUser {
     pub email: String,
 }
 
+/// What an account with the right password must still pass to sign in.
+#[derive(Clone, Copy, Debug)]
+struct Standing {
+    email_verified: bool,
+    disabled: bool,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
     /// Unknown email, wrong password, malformed email or a locked account:
@@ -114,6 +123,9 @@ pub enum LoginError {
     /// new verification link was mailed (unless three went out in the last hour).
     #[error("the email address is not verified")]
     EmailNotVerified,
+    /// The password is right but an operator disabled the account.
+    #[error("the account is disabled")]
+    AccountDisabled,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -150,7 +162,22 @@ pub(crate) fn shown_ip(ip: ClientIp) -> String {
     ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
 }
 
+/// The CAEP event of a password changed or reset by its owner.
+pub(crate) fn password_changed(user_id: &str) -> SecurityEvent<'_> {
+    SecurityEvent::CredentialChange {
+        user_id,
+        credential: Credential::Password,
+        change: Change::Update,
+        initiator: Initiator::User,
+    }
+}
+
 impl Accounts {
+    /// The security events account changes are told through.
+    pub fn events(&self) -> &Events {
+        self.sessions.events()
+    }
+
     pub fn new(
         pool: AnyPool,
         hasher: PasswordHasher,
@@ -334,13 +361,16 @@ impl Accounts {
             return Err(LoginError::InvalidCredentials);
         }
         match user {
-            Some((user, email_verified)) if verified => {
+            Some((user, standing)) if verified => {
                 // Nothing on record (nearly every sign-in): nothing to reset. A failure
                 // counted meanwhile stays, as if it came after this success.
                 if by_account.recorded {
                     self.throttle.reset(account).await?;
                 }
-                if self.mail.require_verified_email && !email_verified {
+                if standing.disabled {
+                    return Err(self.refuse_disabled(&user, ip, device).await);
+                }
+                if self.mail.require_verified_email && !standing.email_verified {
                     return Err(self.refuse_unverified(&user, ip, device).await?);
                 }
                 tracing::info!(outcome = "success", user_id = %user.id, "Password check");
@@ -424,14 +454,35 @@ impl Accounts {
         Ok(LoginError::EmailNotVerified)
     }
 
-    /// The account of `email` (and whether its address is verified), if any, and whether
+    /// A right password for a disabled account: no session, and the refusal audited. Not
+    /// a failure: the counters are untouched.
+    async fn refuse_disabled(
+        &self,
+        user: &AuthenticatedUser,
+        ip: ClientIp,
+        device: &Device,
+    ) -> LoginError {
+        tracing::info!(outcome = "disabled", user_id = %user.id, "Password check");
+        self.audit
+            .record(
+                Event::new(events::SIGN_IN, Outcome::Failure)
+                    .user(Some(&user.id))
+                    .ip(ip)
+                    .device(&device.description, device.user_agent.as_deref())
+                    .detail("account_disabled"),
+            )
+            .await;
+        LoginError::AccountDisabled
+    }
+
+    /// The account of `email` (and what it still has to pass), if any, and whether
     /// `password` is its password. One Argon2id verification whatever the input (a dummy
     /// hash for unknown emails).
     async fn check_password(
         &self,
         email: &str,
         password: String,
-    ) -> anyhow::Result<(Option<(AuthenticatedUser, bool)>, bool)> {
+    ) -> anyhow::Result<(Option<(AuthenticatedUser, Standing)>, bool)> {
         let password = Password::for_login(password);
         let user = match Email::parse(email) {
             Ok(email) => users::find_by_email(&self.pool, &email).await?,
@@ -439,12 +490,15 @@ impl Accounts {
         };
         let (user, stored_hash) = match user {
             Some(u) => {
-                let email_verified = u.email_verified;
+                let standing = Standing {
+                    email_verified: u.email_verified,
+                    disabled: u.disabled,
+                };
                 let user = AuthenticatedUser {
                     id: u.id,
                     email: u.email,
                 };
-                (Some((user, email_verified)), Some(u.password_hash))
+                (Some((user, standing)), Some(u.password_hash))
             }
             None => (None, None),
         };
@@ -479,19 +533,26 @@ impl Accounts {
         }
         .to(&user.email)?;
         let now = now.timestamp();
-        // The new hash and the notice commit together: no change goes untold.
+        // The new hash, the notice and the event commit together: no change goes untold.
+        let txn = Events::txn();
         let mut tx = self.pool.begin().await.context("Failed to begin")?;
         users::update_password_hash(&mut *tx, user_id, &hash, now).await?;
         self.outbox.enqueue(&mut *tx, &notice).await?;
+        let signals = self.sessions.events();
+        signals
+            .publish(&mut tx, &txn, &password_changed(user_id))
+            .await?;
         tx.commit().await.context("Failed to change a password")?;
         self.outbox.wake();
+        signals.wake();
         let ended = self
             .sessions
-            .end_others(
+            .end_others_in(
                 user_id,
                 Some(current_session),
                 EndReason::PasswordChanged,
                 ip,
+                &txn,
             )
             .await?;
         let revoked =

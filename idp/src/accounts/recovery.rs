@@ -22,7 +22,8 @@ use crate::accounts::email::Email;
 use crate::accounts::password::{Password, PasswordError};
 use crate::accounts::store as users;
 use crate::accounts::tokens::{self, NewToken, Purpose};
-use crate::accounts::{Accounts, ClientIp, shown_ip};
+use crate::accounts::{Accounts, ClientIp, password_changed, shown_ip};
+use crate::events::Events;
 use crate::guards::audit::{Event, Outcome, events};
 use crate::guards::secrets;
 use crate::guards::throttle::{Key, Rate};
@@ -194,11 +195,17 @@ impl Accounts {
         // verification link would (if it is still the account's).
         users::mark_email_verified(&mut *tx, &link.user_id, &link.email, now).await?;
         self.outbox.enqueue(&mut *tx, &notice).await?;
+        let txn = Events::txn();
+        let signals = self.sessions.events();
+        signals
+            .publish(&mut tx, &txn, &password_changed(&link.user_id))
+            .await?;
         tx.commit().await.context("Failed to reset a password")?;
         self.outbox.wake();
+        signals.wake();
         let ended = self
             .sessions
-            .end_others(&link.user_id, None, EndReason::PasswordChanged, ip)
+            .end_others_in(&link.user_id, None, EndReason::PasswordChanged, ip, &txn)
             .await?;
         // No session is called "": every grant of the user goes.
         let revoked =

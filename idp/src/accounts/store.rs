@@ -18,6 +18,8 @@ pub struct UserRecord {
     pub profile_updated_at: i64,
     /// Whether `email` was proven to be the owner's (OIDC `email_verified`).
     pub email_verified: bool,
+    /// An operator disabled the account (`idp users disable`): it cannot sign in.
+    pub disabled: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -75,9 +77,10 @@ type UserRow = (
     i64,
     i64,
     Option<i64>,
+    Option<i64>,
 );
-const USER_COLUMNS: &str =
-    "id, email, name, password_hash, created_at, profile_updated_at, email_verified_at";
+const USER_COLUMNS: &str = "id, email, name, password_hash, created_at, profile_updated_at, \
+     email_verified_at, disabled_at";
 
 pub async fn find_by_email(pool: &AnyPool, email: &Email) -> anyhow::Result<Option<UserRecord>> {
     let row: Option<UserRow> = sqlx::query_as(&format!(
@@ -101,7 +104,16 @@ pub async fn find_by_id(pool: &AnyPool, id: &str) -> anyhow::Result<Option<UserR
 }
 
 fn record(
-    (id, email, name, password_hash, created_at, profile_updated_at, email_verified_at): UserRow,
+    (
+        id,
+        email,
+        name,
+        password_hash,
+        created_at,
+        profile_updated_at,
+        email_verified_at,
+        disabled_at,
+    ): UserRow,
 ) -> UserRecord {
     UserRecord {
         id,
@@ -111,6 +123,7 @@ fn record(
         created_at,
         profile_updated_at,
         email_verified: email_verified_at.is_some(),
+        disabled: disabled_at.is_some(),
     }
 }
 
@@ -146,6 +159,31 @@ pub async fn email_in_use(pool: &AnyPool, email: &Email) -> anyhow::Result<bool>
             .await
             .context("Failed to look up an email")?;
     Ok(count > 0)
+}
+
+/// Disables `user_id` as of `Some(now)`, or enables it (`None`). `false` if it already
+/// was (or there is no such account).
+pub async fn set_disabled<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    user_id: &str,
+    disabled_at: Option<i64>,
+) -> anyhow::Result<bool> {
+    let query = match disabled_at {
+        Some(now) => {
+            sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL")
+                .bind(now)
+                .bind(user_id)
+        }
+        None => sqlx::query(
+            "UPDATE users SET disabled_at = NULL WHERE id = $1 AND disabled_at IS NOT NULL",
+        )
+        .bind(user_id),
+    };
+    let result = query
+        .execute(executor)
+        .await
+        .context("Failed to change whether an account is disabled")?;
+    Ok(result.rows_affected() > 0)
 }
 
 /// Marks `email` verified for `user_id` if that is still the account's address (the

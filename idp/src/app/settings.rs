@@ -13,6 +13,7 @@ use lettre::message::Mailbox;
 use serde::Deserialize;
 use service_kit::serve::ConnectionLimits;
 
+use crate::events::EventsConfig;
 use crate::factors::FactorPolicy;
 use crate::guards::client_ip::TrustedProxies;
 use crate::guards::throttle::{Policies, Policy, Rate};
@@ -147,6 +148,14 @@ pub struct Settings {
     /// `IDP_MAIL_POLL_SECS`: how often the sender looks for due mail (retries, mail
     /// queued by other instances); mail queued here is sent at once.
     pub mail_poll_secs: u64,
+    /// `IDP_EVENTS_MAX_ATTEMPTS`: tries of one security event (or logout token) before
+    /// it is a dead letter for `idp streams retry`; retries wait 5 s, doubling to 10 min.
+    pub events_max_attempts: u32,
+    /// `IDP_EVENTS_POLL_SECS`: how often the delivery task looks for due events
+    /// (retries, events queued by other instances); events queued here go at once.
+    pub events_poll_secs: u64,
+    /// `IDP_EVENTS_TIMEOUT_SECS`: the longest one push to a receiver may take.
+    pub events_timeout_secs: u64,
 }
 
 impl Default for Settings {
@@ -196,6 +205,9 @@ impl Default for Settings {
             email_verification_ttl_secs: 86_400,
             require_verified_email: false,
             require_mfa: false,
+            events_max_attempts: 20,
+            events_poll_secs: 5,
+            events_timeout_secs: 5,
         }
     }
 }
@@ -248,6 +260,7 @@ impl Settings {
     pub fn validate(&self) -> anyhow::Result<()> {
         validate_issuer(&self.issuer).context("IDP_ISSUER")?;
         self.mail_config()?;
+        self.events_config()?;
         ensure!(
             (300..=86_400).contains(&self.password_reset_ttl_secs),
             "IDP_PASSWORD_RESET_TTL_SECS must be between 300 and 86400"
@@ -536,6 +549,27 @@ impl Settings {
             max_attempts: self.mail_max_attempts,
             poll_secs: self.mail_poll_secs,
             send_timeout_secs: self.smtp_timeout_secs,
+        })
+    }
+
+    /// How security events are delivered.
+    pub fn events_config(&self) -> anyhow::Result<EventsConfig> {
+        ensure!(
+            (1..=100).contains(&self.events_max_attempts),
+            "IDP_EVENTS_MAX_ATTEMPTS must be between 1 and 100"
+        );
+        ensure!(
+            (1..=3600).contains(&self.events_poll_secs),
+            "IDP_EVENTS_POLL_SECS must be between 1 and 3600"
+        );
+        ensure!(
+            (1..=60).contains(&self.events_timeout_secs),
+            "IDP_EVENTS_TIMEOUT_SECS must be between 1 and 60"
+        );
+        Ok(EventsConfig {
+            max_attempts: self.events_max_attempts,
+            poll_secs: self.events_poll_secs,
+            timeout_secs: self.events_timeout_secs,
         })
     }
 

@@ -17,6 +17,9 @@ use crate::accounts::store as users;
 use crate::accounts::{Accounts, MailPolicy};
 use crate::app::housekeeping::Housekeeping;
 use crate::app::settings::Settings;
+use crate::events::Events;
+use crate::events::delivery::Deliverer;
+use crate::events::streams::Streams;
 use crate::factors::Factors;
 use crate::guards::throttle::Throttle;
 use crate::http::browser_session::Sessions;
@@ -41,6 +44,8 @@ pub struct Application {
     key_check_interval: Duration,
     housekeeping: Housekeeping,
     mail_sender: Sender,
+    event_delivery: Deliverer,
+    streams: Streams,
     limits: ConnectionLimits,
 }
 
@@ -83,8 +88,22 @@ impl Application {
         let hasher = PasswordHasher::new(settings.max_concurrent_hashes)?;
         let tokens = TokenIssuer::new(&settings.issuer, keys.clone(), clock.clone());
         let throttle = Throttle::new(db.pool.clone(), clock.clone(), settings.throttle_policies());
-        let user_sessions =
-            UserSessions::new(db.pool.clone(), clock.clone(), settings.session_policy());
+        let events = Events::new(&settings.issuer, clock.clone());
+        let streams = Streams::new(db.pool.clone(), kek.clone(), clock.clone());
+        let event_delivery = Deliverer::new(
+            db.pool.clone(),
+            clock.clone(),
+            tokens.clone(),
+            streams.clone(),
+            settings.events_config()?,
+            &events,
+        )?;
+        let user_sessions = UserSessions::new(
+            db.pool.clone(),
+            clock.clone(),
+            settings.session_policy(),
+            events,
+        );
         let mail = settings.mail_config()?;
         let outbox = Outbox::new(clock.clone(), mail.from.clone());
         let mail_sender = Sender::new(db.pool.clone(), clock.clone(), mail, &outbox)?;
@@ -165,6 +184,8 @@ impl Application {
             key_check_interval: Duration::from_secs(settings.key_check_interval_secs),
             housekeeping,
             mail_sender,
+            event_delivery,
+            streams,
             limits: settings.connection_limits(),
         })
     }
@@ -194,6 +215,18 @@ impl Application {
         self.mail_sender.clone()
     }
 
+    /// The event delivery of this instance; its `deliver_due()` is what the background
+    /// task runs when woken and every `IDP_EVENTS_POLL_SECS`.
+    pub fn event_delivery(&self) -> Deliverer {
+        self.event_delivery.clone()
+    }
+
+    /// The event receivers (what `idp streams` manages), for wiring a resource server
+    /// in-process (the launcher) and for tests.
+    pub fn streams(&self) -> Streams {
+        self.streams.clone()
+    }
+
     /// Serves until SIGTERM or ctrl-c, then drains in-flight requests.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.run_until(service_kit::http::shutdown_signal()).await
@@ -208,6 +241,7 @@ impl Application {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let housekeeping = tokio::spawn(self.housekeeping.run(stopped.clone()));
         let mail = tokio::spawn(self.mail_sender.run(stopped.clone()));
+        let delivery = tokio::spawn(self.event_delivery.run(stopped.clone()));
         let maintenance = tokio::spawn(self.key_rotation.run(self.key_check_interval, stopped));
         // Handlers see the peer address, for per-IP throttling (`http::client_ip`).
         service_kit::serve::serve(self.listener, self.router, self.limits, shutdown).await;
@@ -220,6 +254,9 @@ impl Application {
         }
         if let Err(e) = mail.await {
             tracing::error!(error = %e, "The mail sender panicked");
+        }
+        if let Err(e) = delivery.await {
+            tracing::error!(error = %e, "The event delivery task panicked");
         }
         self.db.pool.close().await;
         Ok(())

@@ -3,6 +3,7 @@
 //! address, a lock answering like a wrong code.
 
 use crate::accounts::ClientIp;
+use crate::accounts::store as users;
 use crate::factors::store;
 use crate::factors::{Actor, CheckError, Factors, SecondFactor, aad, recovery_codes, totp};
 use crate::guards::audit::{Event, Outcome, events};
@@ -53,6 +54,7 @@ impl Factors {
         if state.recorded {
             self.throttle.reset(account).await?;
         }
+        self.refuse_if_disabled(actor).await?;
         let detail = match factor {
             SecondFactor::Totp => "totp",
             SecondFactor::RecoveryCode => "recovery_code",
@@ -60,6 +62,27 @@ impl Factors {
         };
         self.record(events::SECOND_FACTOR, actor, detail).await;
         Ok(factor)
+    }
+
+    /// A right second step (or passkey) still signs nobody in to an account an operator
+    /// disabled meanwhile; the refusal is audited.
+    pub(super) async fn refuse_if_disabled(&self, actor: &Actor<'_>) -> Result<(), CheckError> {
+        let disabled = users::find_by_id(&self.pool, actor.user_id)
+            .await?
+            .is_none_or(|user| user.disabled);
+        if !disabled {
+            return Ok(());
+        }
+        let refusal = Event::new(events::SIGN_IN, Outcome::Failure)
+            .user(Some(actor.user_id))
+            .ip(actor.ip)
+            .device(
+                &actor.device.description,
+                actor.device.user_agent.as_deref(),
+            )
+            .detail("account_disabled");
+        self.audit.record(refusal).await;
+        Err(CheckError::AccountDisabled)
     }
 
     /// Retry-after seconds if `ip` has too many failures.

@@ -4,6 +4,7 @@
 
 use anyhow::Context;
 
+use crate::events::{Change, Credential};
 use crate::factors::store::{self, NewCredential, Removed};
 use crate::factors::{
     APP_NAME, Actor, ChangeError, ENROLMENT_TTL_SECS, Enrolment, Factors, aad, codes_for_first,
@@ -82,7 +83,8 @@ impl Factors {
             &what,
             &user.email,
         )?;
-        self.commit_with_notice(tx, &notice, "Failed to add an authenticator")
+        let change = (Credential::App, Change::Create, actor.user_id);
+        self.commit_with_notice(tx, &notice, Some(change), "Failed to add an authenticator")
             .await?;
         self.record(events::SECOND_FACTOR_ADDED, actor, "totp")
             .await;
@@ -135,8 +137,18 @@ impl Factors {
             )
         };
         let notice = self.notice(actor, subject, &what, &user.email)?;
-        self.commit_with_notice(tx, &notice, "Failed to remove a second factor")
-            .await?;
+        let credential = match &removed {
+            Removed::App(_) => Credential::App,
+            Removed::Passkey(_) => Credential::Passkey,
+        };
+        let change = (credential, Change::Delete, actor.user_id);
+        self.commit_with_notice(
+            tx,
+            &notice,
+            Some(change),
+            "Failed to remove a second factor",
+        )
+        .await?;
         self.record(events::SECOND_FACTOR_REMOVED, actor, detail)
             .await;
         Ok(())
@@ -168,7 +180,8 @@ impl Factors {
              earlier set no longer work.",
             &user.email,
         )?;
-        self.commit_with_notice(tx, &notice, "Failed to replace recovery codes")
+        // Recovery codes are no credential CAEP names; the notice tells the person.
+        self.commit_with_notice(tx, &notice, None, "Failed to replace recovery codes")
             .await?;
         self.record(events::RECOVERY_CODES_REGENERATED, actor, "")
             .await;

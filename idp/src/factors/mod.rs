@@ -34,6 +34,7 @@ use webauthn_rs::Webauthn;
 use crate::accounts::reauth::ReauthError;
 use crate::accounts::store::UserRecord;
 use crate::accounts::{Accounts, ClientIp, shown_ip};
+use crate::events::{Change, Credential, Events, Initiator, SecurityEvent};
 use crate::factors::store::{Authenticator, StoredPasskey};
 use crate::factors::totp::Provisioning;
 use crate::guards::audit::{Audit, Event, Outcome};
@@ -130,6 +131,9 @@ pub enum CheckError {
     /// Too many failures from this IP address.
     #[error("too many failed attempts")]
     Throttled { retry_after_secs: u64 },
+    /// The passkey is right but an operator disabled its account.
+    #[error("the account is disabled")]
+    AccountDisabled,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -185,15 +189,29 @@ impl Factors {
     }
 
     /// Queues `notice` in `tx`, commits, and wakes the sender.
+    /// Commits a change with its notice and, for a credential added or removed, its
+    /// CAEP `credential-change` event.
     async fn commit_with_notice(
         &self,
         mut tx: Transaction<'_, Any>,
         notice: &Mail,
+        change: Option<(Credential, Change, &str)>,
         what: &'static str,
     ) -> anyhow::Result<()> {
         self.outbox.enqueue(&mut *tx, notice).await?;
+        let signals = self.accounts.events();
+        if let Some((credential, change, user_id)) = change {
+            let event = SecurityEvent::CredentialChange {
+                user_id,
+                credential,
+                change,
+                initiator: Initiator::User,
+            };
+            signals.publish(&mut tx, &Events::txn(), &event).await?;
+        }
         tx.commit().await.context(what)?;
         self.outbox.wake();
+        signals.wake();
         Ok(())
     }
 

@@ -22,6 +22,7 @@ use webauthn_rs::prelude::{
 };
 
 use crate::accounts::ClientIp;
+use crate::events::{Change, Credential};
 use crate::factors::store::{self, NewPasskey};
 use crate::factors::{
     Actor, ChangeError, CheckError, Factors, SecondFactor, codes_for_first, factor_name,
@@ -109,7 +110,8 @@ impl Factors {
         );
         let subject = "A passkey was added to your account";
         let notice = self.notice(actor, subject, &what, &user.email)?;
-        self.commit_with_notice(tx, &notice, "Failed to add a passkey")
+        let change = (Credential::Passkey, Change::Create, actor.user_id);
+        self.commit_with_notice(tx, &notice, Some(change), "Failed to add a passkey")
             .await?;
         self.record(events::SECOND_FACTOR_ADDED, actor, "passkey")
             .await;
@@ -191,6 +193,7 @@ impl Factors {
             ip,
             device,
         };
+        self.refuse_if_disabled(&actor).await?;
         self.record(events::SIGN_IN, &actor, "passkey").await;
         Ok(user_id)
     }

@@ -85,6 +85,9 @@ async fn discovery(State(Issuer(issuer)): State<Issuer>) -> impl IntoResponse {
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
+        // Back-Channel Logout 1.0 §2.1: logout tokens carry `sid` as well as `sub`.
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
     });
     (
         [(

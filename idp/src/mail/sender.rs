@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use lettre::address::Envelope;
 use lettre::{Address, AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use service_kit::backoff;
 use service_kit::clock::Clock;
 use sqlx::AnyPool;
 use tokio::sync::{Notify, watch};
@@ -109,7 +110,8 @@ impl Sender {
             }
             Err(error) => {
                 let dead = message.attempts >= i64::from(self.config.max_attempts);
-                let next = now + retry_delay(message.attempts);
+                let next = now
+                    + backoff::delay_secs(FIRST_RETRY_SECS, LONGEST_RETRY_SECS, message.attempts);
                 store::mark_failed(&self.pool, message, &error, next, dead.then_some(now)).await?;
                 if dead {
                     tracing::error!(mail_id = %message.id, attempts = message.attempts, error, "Mail gave up: a dead letter for `idp mail retry`");
@@ -167,25 +169,5 @@ impl Sender {
                 _ = stop.wait_for(|stopped| *stopped) => return,
             }
         }
-    }
-}
-
-/// 1, 2, 4... minutes after the `attempts`-th failure, at most an hour.
-fn retry_delay(attempts: i64) -> i64 {
-    let doublings = u32::try_from(attempts.saturating_sub(1).clamp(0, 16)).unwrap_or(16);
-    (FIRST_RETRY_SECS << doublings).min(LONGEST_RETRY_SECS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retries_back_off_to_an_hour() {
-        assert_eq!(retry_delay(1), 60);
-        assert_eq!(retry_delay(2), 120);
-        assert_eq!(retry_delay(4), 480);
-        assert_eq!(retry_delay(7), 3600);
-        assert_eq!(retry_delay(100), 3600);
     }
 }

@@ -9,8 +9,10 @@
 //! - JSON API sessions carry a refresh token, rotated on every use; a used one
 //!   presented again ends the session (someone holds a copy);
 //! - ending a session ends its refresh tokens (they only work while it is live) and
-//!   revokes the OAuth grants made in it. Access tokens already issued stay valid at
-//!   resource servers until they expire: they are checked offline.
+//!   revokes the OAuth grants made in it. Access tokens already issued are checked
+//!   offline by resource servers: ending a session queues a CAEP `session-revoked`
+//!   event for them (and back-channel logout tokens for the clients it signed in to)
+//!   in the same transaction, so they refuse those tokens from then on.
 
 use std::net::IpAddr;
 
@@ -19,6 +21,7 @@ use service_kit::clock::Clock;
 use sqlx::AnyPool;
 
 use crate::accounts::amr::Amr;
+use crate::events::{Events, Initiator, SecurityEvent};
 use crate::guards::audit::store::{self as audit_store, AuditRow};
 use crate::guards::audit::{Audit, Event, Outcome, events};
 use crate::guards::secrets::{self, Secret};
@@ -58,6 +61,8 @@ pub enum EndReason {
     Evicted,
     PasswordChanged,
     RefreshTokenReused,
+    /// An operator disabled the account.
+    AccountDisabled,
 }
 
 impl EndReason {
@@ -68,6 +73,28 @@ impl EndReason {
             Self::Evicted => "evicted",
             Self::PasswordChanged => "password_changed",
             Self::RefreshTokenReused => "refresh_token_reused",
+            Self::AccountDisabled => "account_disabled",
+        }
+    }
+
+    /// Who ended the session, as a security event says it.
+    fn initiator(self) -> Initiator {
+        match self {
+            Self::SignedOut | Self::EndedByUser | Self::PasswordChanged => Initiator::User,
+            Self::Evicted | Self::RefreshTokenReused => Initiator::Policy,
+            Self::AccountDisabled => Initiator::Admin,
+        }
+    }
+
+    /// Why, in a security event's `reason_admin`.
+    fn described(self) -> &'static str {
+        match self {
+            Self::SignedOut => "The user signed out",
+            Self::EndedByUser => "The user ended the session",
+            Self::Evicted => "The user started more sessions than allowed; this was the oldest",
+            Self::PasswordChanged => "The password was changed or reset",
+            Self::RefreshTokenReused => "A used refresh token was presented again",
+            Self::AccountDisabled => "The account was disabled",
         }
     }
 }
@@ -106,21 +133,29 @@ pub struct UserSessions {
     pool: AnyPool,
     clock: Clock,
     audit: Audit,
+    events: Events,
     policy: SessionPolicy,
 }
 
 impl UserSessions {
-    pub fn new(pool: AnyPool, clock: Clock, policy: SessionPolicy) -> Self {
+    pub fn new(pool: AnyPool, clock: Clock, policy: SessionPolicy, events: Events) -> Self {
         Self {
             audit: Audit::new(pool.clone(), clock.clone()),
             pool,
             clock,
+            events,
             policy,
         }
     }
 
     pub fn policy(&self) -> SessionPolicy {
         self.policy
+    }
+
+    /// The security events these sessions' ends are told through, for the changes
+    /// that end them (a password change publishes its own event first).
+    pub fn events(&self) -> &Events {
+        &self.events
     }
 
     fn now(&self) -> i64 {
@@ -202,8 +237,8 @@ impl UserSessions {
         store::live_for_user(&self.pool, user_id, now, self.idle_since(now)).await
     }
 
-    /// Ends the session `id` if it is `user_id`'s, with the OAuth grants made in it.
-    /// `true` if it was live until now.
+    /// Ends the session `id` if it is `user_id`'s, with the OAuth grants made in it, and
+    /// tells the event receivers. `true` if it was live until now.
     pub async fn end(
         &self,
         user_id: &str,
@@ -211,14 +246,35 @@ impl UserSessions {
         reason: EndReason,
         ip: Option<IpAddr>,
     ) -> anyhow::Result<bool> {
+        self.end_in(user_id, id, reason, ip, &Events::txn()).await
+    }
+
+    /// [`UserSessions::end`] as part of the cause `txn`.
+    async fn end_in(
+        &self,
+        user_id: &str,
+        id: &str,
+        reason: EndReason,
+        ip: Option<IpAddr>,
+        txn: &str,
+    ) -> anyhow::Result<bool> {
         let now = self.now();
         let mut tx = self.pool.begin().await.context("Failed to begin")?;
         let ended = store::end(&mut *tx, id, user_id, now, reason.as_str()).await?;
         if ended {
+            let event = SecurityEvent::SessionRevoked {
+                user_id,
+                session_id: id,
+                initiator: reason.initiator(),
+                reason: reason.described(),
+            };
+            // Before the grants go: the clients to tell are those of its live grants.
+            self.events.publish(&mut tx, txn, &event).await?;
             grants::revoke_for_session(&mut *tx, id, now).await?;
         }
         tx.commit().await.context("Failed to end a session")?;
         if ended {
+            self.events.wake();
             self.audit
                 .record(
                     Event::new(events::SESSION_ENDED, Outcome::Success)
@@ -239,10 +295,24 @@ impl UserSessions {
         reason: EndReason,
         ip: Option<IpAddr>,
     ) -> anyhow::Result<u64> {
+        self.end_others_in(user_id, keep, reason, ip, &Events::txn())
+            .await
+    }
+
+    /// [`UserSessions::end_others`] as part of the cause `txn` (the password change
+    /// or the disabling that ends them).
+    pub async fn end_others_in(
+        &self,
+        user_id: &str,
+        keep: Option<&str>,
+        reason: EndReason,
+        ip: Option<IpAddr>,
+        txn: &str,
+    ) -> anyhow::Result<u64> {
         let mut ended = 0;
         for session in self.list(user_id).await? {
             if Some(session.id.as_str()) != keep
-                && self.end(user_id, &session.id, reason, ip).await?
+                && self.end_in(user_id, &session.id, reason, ip, txn).await?
             {
                 ended += 1;
             }

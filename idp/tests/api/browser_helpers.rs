@@ -56,6 +56,7 @@ pub async fn register_client(app: &TestApp, customise: impl FnOnce(&mut NewClien
         consent: ConsentPolicy::Ask,
         pkce: PkcePolicy::Required,
         require_mfa: false,
+        backchannel_logout: None,
     };
     customise(&mut new);
     let (client, _secret) = Clients::new(app.db.pool.clone(), Clock::system())

@@ -3,6 +3,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use idp::app::housekeeping::Housekeeping;
 use idp::app::settings::Settings;
 use idp::app::startup::Application;
+use idp::events::delivery::Deliverer;
+use idp::events::streams::Streams;
 use idp::keys::lifecycle::KeyRotation;
 use idp::mail::sender::Sender;
 use reqwest::Response;
@@ -34,6 +36,10 @@ pub struct TestApp {
     pub housekeeping: Housekeeping,
     /// The app's mail sender: `deliver_due()` sends what is due now.
     pub mail_sender: Sender,
+    /// The event receivers (`idp streams`).
+    pub streams: Streams,
+    /// The app's event delivery: `deliver_due()` pushes what is due now.
+    pub event_delivery: Deliverer,
     /// The settings it started with.
     pub settings: Settings,
     stop: oneshot::Sender<()>,
@@ -98,6 +104,8 @@ pub async fn try_spawn_app_with_clock(
     let key_rotation = app.key_rotation();
     let housekeeping = app.housekeeping();
     let mail_sender = app.mail_sender();
+    let streams = app.streams();
+    let event_delivery = app.event_delivery();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
@@ -115,6 +123,8 @@ pub async fn try_spawn_app_with_clock(
         key_rotation,
         housekeeping,
         mail_sender,
+        streams,
+        event_delivery,
         settings: started_with,
         stop,
         server,

@@ -14,6 +14,8 @@ mod connections;
 mod deletion;
 mod discovery;
 mod email_change;
+mod event_sink;
+mod events;
 mod health;
 mod helpers;
 mod housekeeping;

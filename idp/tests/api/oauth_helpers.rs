@@ -73,6 +73,7 @@ pub async fn create_client(app: &TestApp, spec: ClientSpec) -> TestClient {
             consent: ConsentPolicy::Skip,
             pkce: spec.pkce,
             require_mfa: false,
+            backchannel_logout: None,
         })
         .await
         .unwrap();

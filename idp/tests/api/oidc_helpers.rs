@@ -96,6 +96,7 @@ pub async fn register_client(
             consent: ConsentPolicy::Ask,
             pkce: PkcePolicy::Required,
             require_mfa: false,
+            backchannel_logout: None,
         })
         .await
         .unwrap();

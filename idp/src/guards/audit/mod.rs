@@ -36,6 +36,10 @@ pub mod events {
     pub const SESSION_ENDED: &str = "session_ended";
     /// A password change (success, or a wrong current password).
     pub const PASSWORD_CHANGED: &str = "password_changed";
+    /// An operator disabled an account (`idp users disable`).
+    pub const ACCOUNT_DISABLED: &str = "account_disabled";
+    /// An operator enabled a disabled account again.
+    pub const ACCOUNT_ENABLED: &str = "account_enabled";
     /// The display name released with the `profile` scope changed.
     pub const PROFILE_CHANGED: &str = "profile_changed";
     /// A password reset link was mailed (never for an unknown address: nothing is

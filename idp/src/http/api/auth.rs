@@ -117,6 +117,11 @@ async fn login(
                 "email_not_verified",
                 "Confirm your email address first: a new link is on its way to it.",
             ),
+            LoginError::AccountDisabled => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "account_disabled",
+                "This account is disabled. Ask the service's operator.",
+            ),
             LoginError::Unexpected(e) => ApiError::internal(&e),
         })?;
     match outcome {
@@ -182,6 +187,11 @@ async fn login_second_factor(
                     "Too many failed sign-ins from this address. Retry later.",
                 )
             }
+            SecondStepError::Check(CheckError::AccountDisabled) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "account_disabled",
+                "This account is disabled. Ask the service's operator.",
+            ),
             SecondStepError::Check(CheckError::Unexpected(e)) | SecondStepError::Unexpected(e) => {
                 ApiError::internal(&e)
             }

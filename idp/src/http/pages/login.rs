@@ -36,6 +36,8 @@ use crate::sessions::device::Device;
 const LOGIN_FAILED: &str = "The email or password is incorrect.";
 const EMAIL_NOT_VERIFIED: &str = "Confirm your email address first: we have sent a new link \
                                   to it. Open it, then sign in again.";
+pub(super) const ACCOUNT_DISABLED: &str =
+    "This account is disabled. Ask the service's operator to enable it.";
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -250,9 +252,14 @@ async fn login(
             let user = (user.id.as_str(), user.email.as_str());
             signed_in(&state.clock, &session, user, &Amr::password(), next).await
         }
-        Err(e @ (LoginError::InvalidCredentials | LoginError::EmailNotVerified)) => {
+        Err(
+            e @ (LoginError::InvalidCredentials
+            | LoginError::EmailNotVerified
+            | LoginError::AccountDisabled),
+        ) => {
             let (status, error) = match e {
                 LoginError::EmailNotVerified => (StatusCode::FORBIDDEN, EMAIL_NOT_VERIFIED),
+                LoginError::AccountDisabled => (StatusCode::FORBIDDEN, ACCOUNT_DISABLED),
                 _ => (StatusCode::UNPROCESSABLE_ENTITY, LOGIN_FAILED),
             };
             let (request, client_name) = carried(waiting.as_ref());

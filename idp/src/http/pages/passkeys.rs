@@ -27,7 +27,7 @@ use crate::factors::{Actor, ChangeError, CheckError};
 use crate::http::browser_session::{BrowserSession, PendingSignIn, SignedInUser};
 use crate::http::client_ip::ClientIp;
 use crate::http::endpoints;
-use crate::http::pages::login::{next_after, record_sign_in};
+use crate::http::pages::login::{ACCOUNT_DISABLED, next_after, record_sign_in};
 use crate::http::pages::views::RecoveryCodesPage;
 use crate::http::pages::{self, PageError};
 use crate::http::state::AppState;
@@ -392,6 +392,9 @@ fn check_error(e: CheckError) -> Refusal {
             "too_many_requests",
             "Too many failed sign-ins from your network. Wait a few minutes, then try again.",
         ),
+        CheckError::AccountDisabled => {
+            error(StatusCode::FORBIDDEN, "account_disabled", ACCOUNT_DISABLED)
+        }
         CheckError::Unexpected(e) => Refusal::Internal(e),
     }
 }

@@ -18,7 +18,7 @@ use crate::http::client_ip::ClientIp;
 use crate::http::endpoints;
 use crate::http::oauth::authorize::see_other;
 use crate::http::pages::login::{
-    CsrfForm, CsrfProtected, next_after, signed_in, too_many_requests,
+    ACCOUNT_DISABLED, CsrfForm, CsrfProtected, next_after, signed_in, too_many_requests,
 };
 use crate::http::pages::views::SecondFactorPage;
 use crate::http::pages::{self, PageError};
@@ -146,6 +146,11 @@ async fn submit(
         Err(CheckError::Throttled { retry_after_secs }) => Ok(too_many_requests(
             retry_after_secs,
             "Too many failed sign-ins from your network. Wait a few minutes, then try again.",
+        )),
+        Err(CheckError::AccountDisabled) => Err(PageError::new(
+            StatusCode::FORBIDDEN,
+            "Account disabled",
+            ACCOUNT_DISABLED,
         )),
         Err(CheckError::Unexpected(e)) => Err(PageError::internal(&e)),
     }

@@ -16,7 +16,8 @@ use crate::guards::secrets::{self, Secret};
 use crate::guards::throttle::{Key, Throttle};
 use crate::oauth::Scope;
 pub use model::{
-    AuthMethod, Client, ClientId, ClientType, ConsentPolicy, GrantType, PkcePolicy, RedirectUri,
+    AuthMethod, BackchannelLogout, Client, ClientId, ClientType, ConsentPolicy, GrantType,
+    PkcePolicy, RedirectUri,
 };
 
 /// How long a client read for authentication is reused. Clients never change once
@@ -52,6 +53,8 @@ pub struct NewClient {
     pub pkce: PkcePolicy,
     /// Sign-ins for this client need a second factor.
     pub require_mfa: bool,
+    /// Checked with [`BackchannelLogout::parse`] against the redirect URIs.
+    pub backchannel_logout: Option<BackchannelLogout>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -192,6 +195,7 @@ impl Clients {
             consent: new.consent,
             pkce: new.pkce,
             require_mfa: new.require_mfa,
+            backchannel_logout: new.backchannel_logout,
             created_at: self.clock.now().timestamp(),
         };
         let secret = (client.client_type == ClientType::Confidential).then(Secret::generate);
@@ -390,6 +394,7 @@ mod tests {
             consent: ConsentPolicy::Ask,
             pkce: PkcePolicy::Required,
             require_mfa: false,
+            backchannel_logout: None,
         }
     }
 

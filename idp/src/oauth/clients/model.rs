@@ -213,7 +213,49 @@ pub struct Client {
     pub pkce: PkcePolicy,
     /// Its users must have signed in with a second factor before it gets a code.
     pub require_mfa: bool,
+    /// Where it is told that a session it signed in to ended.
+    pub backchannel_logout: Option<BackchannelLogout>,
     pub created_at: i64,
+}
+
+/// A client's OpenID Connect Back-Channel Logout 1.0 registration (§2.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackchannelLogout {
+    pub uri: String,
+    /// The client needs `sid` in logout tokens (ours always carry it).
+    pub session_required: bool,
+}
+
+impl BackchannelLogout {
+    /// An absolute http(s) URI without a fragment, on the scheme, host and port of one
+    /// of `redirect_uris` (§2.2: the RP's own origin, so registering it cannot aim the
+    /// idp's requests elsewhere).
+    pub fn parse(
+        uri: &str,
+        session_required: bool,
+        redirect_uris: &[RedirectUri],
+    ) -> Result<Self, &'static str> {
+        let url = url::Url::parse(uri)
+            .map_err(|_| "the back-channel logout URI is not an absolute URI")?;
+        if !matches!(url.scheme(), "https" | "http") {
+            return Err("the back-channel logout URI must use https or http");
+        }
+        if url.fragment().is_some() || uri.contains('#') {
+            return Err("the back-channel logout URI must not contain a fragment");
+        }
+        let same_origin = redirect_uris
+            .iter()
+            .any(|r| url::Url::parse(r.as_ref()).is_ok_and(|r| r.origin() == url.origin()));
+        if !same_origin {
+            return Err(
+                "the back-channel logout URI must share scheme, host and port with a redirect URI",
+            );
+        }
+        Ok(Self {
+            uri: uri.to_owned(),
+            session_required,
+        })
+    }
 }
 
 impl Client {

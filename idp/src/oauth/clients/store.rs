@@ -8,12 +8,13 @@ use sqlx::any::AnyRow;
 
 use crate::oauth::Scope;
 use crate::oauth::clients::model::{
-    AuthMethod, Client, ClientId, ClientType, ConsentPolicy, GrantType, PkcePolicy, RedirectUri,
+    AuthMethod, BackchannelLogout, Client, ClientId, ClientType, ConsentPolicy, GrantType,
+    PkcePolicy, RedirectUri,
 };
 
 const COLUMNS: &str = "client_id, name, client_type, token_endpoint_auth_method, redirect_uris, \
      post_logout_redirect_uris, allowed_scopes, grant_types, skip_consent, require_pkce, require_mfa, \
-     created_at";
+     backchannel_logout_uri, backchannel_logout_session_required, created_at";
 
 pub async fn insert(
     pool: &AnyPool,
@@ -27,8 +28,9 @@ pub async fn insert(
     sqlx::query(
         "INSERT INTO clients (client_id, name, client_type, secret_hash, token_endpoint_auth_method, \
          redirect_uris, post_logout_redirect_uris, allowed_scopes, grant_types, skip_consent, \
-         require_pkce, require_mfa, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+         require_pkce, require_mfa, backchannel_logout_uri, backchannel_logout_session_required, \
+         created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(client.id.as_ref())
     .bind(&client.name)
@@ -42,6 +44,13 @@ pub async fn insert(
     .bind(i64::from(client.consent == ConsentPolicy::Skip))
     .bind(i64::from(client.pkce == PkcePolicy::Required))
     .bind(i64::from(client.require_mfa))
+    .bind(client.backchannel_logout.as_ref().map(|b| b.uri.as_str()))
+    .bind(i64::from(
+        client
+            .backchannel_logout
+            .as_ref()
+            .is_some_and(|b| b.session_required),
+    ))
     .bind(client.created_at)
     .execute(pool)
     .await
@@ -124,6 +133,17 @@ fn from_row(row: &AnyRow) -> anyhow::Result<Client> {
             PkcePolicy::Optional
         },
         require_mfa: row.try_get::<i64, _>("require_mfa")? != 0,
+        backchannel_logout: row
+            .try_get::<Option<String>, _>("backchannel_logout_uri")?
+            .map(|uri| -> anyhow::Result<BackchannelLogout> {
+                Ok(BackchannelLogout {
+                    uri,
+                    session_required: row
+                        .try_get::<i64, _>("backchannel_logout_session_required")?
+                        != 0,
+                })
+            })
+            .transpose()?,
         created_at: row.try_get("created_at")?,
     })
 }

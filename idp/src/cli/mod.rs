@@ -1,7 +1,11 @@
 //! `idp clients ...`: registering, listing and deleting OAuth clients from the shell,
 //! against the same database settings as `idp serve`; `idp keys ...`: the signing keys;
-//! `idp mail ...`: mail not yet sent, and dead letters sent again.
-//! `--json` gives machine-readable output.
+//! `idp mail ...`: mail not yet sent, and dead letters sent again; `idp streams ...`:
+//! the receivers of security events ([`streams`]); `idp users ...`: disabling and
+//! enabling accounts ([`users`]). `--json` gives machine-readable output.
+
+pub mod streams;
+pub mod users;
 
 use std::sync::Arc;
 
@@ -17,8 +21,8 @@ use crate::keys::lifecycle::{Change, KeyManager, RotateMode};
 use crate::mail;
 use crate::oauth::Scope;
 use crate::oauth::clients::{
-    AuthMethod, Client, ClientType, Clients, ConsentPolicy, CreateClientError, DEFAULT_SCOPE,
-    GrantType, NewClient, PkcePolicy, RedirectUri,
+    AuthMethod, BackchannelLogout, Client, ClientType, Clients, ConsentPolicy, CreateClientError,
+    DEFAULT_SCOPE, GrantType, NewClient, PkcePolicy, RedirectUri,
 };
 use crate::storage;
 
@@ -71,6 +75,13 @@ pub struct CreateArgs {
     /// Users must sign in with a second factor before this client gets a code.
     #[arg(long)]
     require_mfa: bool,
+    /// Where the client takes back-channel logout tokens (OIDC Back-Channel Logout 1.0):
+    /// on the scheme, host and port of a redirect URI.
+    #[arg(long)]
+    backchannel_logout_uri: Option<String>,
+    /// The client needs `sid` in logout tokens (they always carry it).
+    #[arg(long, requires = "backchannel_logout_uri")]
+    backchannel_logout_session_required: bool,
     #[arg(long)]
     json: bool,
 }
@@ -135,6 +146,19 @@ async fn create(clients: &Clients, args: CreateArgs) -> anyhow::Result<()> {
             .filter_map(|g| GrantType::parse(g))
             .collect()
     };
+    let redirect_uris = parse_uris(&args.redirect_uris, "--redirect-uri")?;
+    let backchannel_logout = args
+        .backchannel_logout_uri
+        .as_deref()
+        .map(|uri| {
+            BackchannelLogout::parse(
+                uri,
+                args.backchannel_logout_session_required,
+                &redirect_uris,
+            )
+            .map_err(|e| anyhow::anyhow!("--backchannel-logout-uri: {e}"))
+        })
+        .transpose()?;
     let new = NewClient {
         name: args.name,
         client_type: if args.public {
@@ -143,7 +167,7 @@ async fn create(clients: &Clients, args: CreateArgs) -> anyhow::Result<()> {
             ClientType::Confidential
         },
         auth_method: args.auth_method.as_deref().and_then(AuthMethod::parse),
-        redirect_uris: parse_uris(&args.redirect_uris, "--redirect-uri")?,
+        redirect_uris,
         post_logout_redirect_uris: parse_uris(
             &args.post_logout_redirect_uris,
             "--post-logout-redirect-uri",
@@ -161,6 +185,7 @@ async fn create(clients: &Clients, args: CreateArgs) -> anyhow::Result<()> {
             PkcePolicy::Required
         },
         require_mfa: args.require_mfa,
+        backchannel_logout,
     };
     let (client, secret) = match clients.create(new).await {
         Ok(created) => created,
@@ -196,6 +221,8 @@ fn describe(c: &Client) -> serde_json::Value {
         "skip_consent": c.consent == ConsentPolicy::Skip,
         "require_pkce": c.requires_pkce(),
         "require_mfa": c.require_mfa,
+        "backchannel_logout_uri": c.backchannel_logout.as_ref().map(|b| b.uri.as_str()),
+        "backchannel_logout_session_required": c.backchannel_logout.as_ref().is_some_and(|b| b.session_required),
         "created_at": c.created_at,
     })
 }
@@ -364,7 +391,7 @@ pub async fn run_mail(command: MailCommand, settings: &Settings) -> anyhow::Resu
     Ok(())
 }
 
-fn time(at: Option<i64>) -> String {
+pub(crate) fn time(at: Option<i64>) -> String {
     at.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
         .map_or_else(
             || "-".to_owned(),
