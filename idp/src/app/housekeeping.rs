@@ -1,5 +1,5 @@
 //! Housekeeping on a timer: ended sessions, stale throttle counters, expired codes and
-//! token records are deleted so the tables stay the size of what is live. The rules
+//! token records, delivered security events are deleted so the tables stay the size of what is live. The rules
 //! (how long each kind of row can still matter) are here; the SQL is in
 //! [`crate::storage::housekeeping`].
 
@@ -20,6 +20,9 @@ const ENDED_SESSION_RETENTION_SECS: i64 = 30 * 86_400;
 /// A consumed authorization code presented again is a replay worth reacting to
 /// (revoking its grant) for a while after it expired.
 const CODE_RETENTION_SECS: i64 = 86_400;
+/// Delivered security events stay this long (to see what a receiver was sent), then go.
+/// Undelivered ones and dead letters stay until delivered or their stream is deleted.
+const DELIVERED_EVENT_RETENTION_SECS: i64 = 7 * 86_400;
 
 #[derive(Clone)]
 pub struct Housekeeping {
@@ -56,6 +59,7 @@ impl Housekeeping {
                 codes_expired_before: now - CODE_RETENTION_SECS,
                 refresh_families_ended_before: now,
                 access_tokens_expired_before: now,
+                events_delivered_before: now - DELIVERED_EVENT_RETENTION_SECS,
                 now,
             },
         )

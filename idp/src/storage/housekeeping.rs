@@ -20,12 +20,14 @@ pub struct Cutoffs {
     pub refresh_families_ended_before: i64,
     /// Access token records that expired before this.
     pub access_tokens_expired_before: i64,
+    /// Security events and logout tokens delivered before this.
+    pub events_delivered_before: i64,
     pub now: i64,
 }
 
 /// Deletes what `cutoffs` say is dead; returns how many rows went.
 pub async fn purge(pool: &AnyPool, cutoffs: &Cutoffs) -> anyhow::Result<u64> {
-    let statements: [(&str, &[i64]); 6] = [
+    let statements: [(&str, &[i64]); 7] = [
         (
             "DELETE FROM user_sessions WHERE ended_at < $1 OR expires_at < $1 OR last_seen_at < $2",
             &[
@@ -50,6 +52,10 @@ pub async fn purge(pool: &AnyPool, cutoffs: &Cutoffs) -> anyhow::Result<u64> {
         (
             "DELETE FROM access_tokens WHERE expires_at < $1",
             &[cutoffs.access_tokens_expired_before],
+        ),
+        (
+            "DELETE FROM event_outbox WHERE delivered_at < $1",
+            &[cutoffs.events_delivered_before],
         ),
     ];
     let mut deleted = 0;

@@ -545,3 +545,30 @@ async fn discovery_advertises_back_channel_logout_with_sessions() {
     assert_eq!(metadata["backchannel_logout_supported"], true);
     assert_eq!(metadata["backchannel_logout_session_supported"], true);
 }
+
+#[tokio::test]
+async fn housekeeping_deletes_delivered_events_after_a_week_and_keeps_dead_letters() {
+    let app = spawn_app().await;
+    let (good, bad) = (EventSink::start().await, EventSink::start().await);
+    bad.answer(StatusCode::BAD_REQUEST, r#"{"err":"invalid_request"}"#);
+    stream_to(&app, &good, "good").await;
+    stream_to(&app, &bad, "bad").await;
+    app.register("ada@example.com").await;
+    let (access, refresh) = api_session(&app, "ada@example.com").await;
+    sign_out(&app, &access, &refresh).await;
+    good.wait_for(1).await;
+    failed_attempts(&app, 1).await;
+    let count = || async {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM event_outbox")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+        n
+    };
+
+    app.housekeeping.purge().await.unwrap();
+    assert_eq!(count().await, 2, "a delivered event stays a week");
+    app.clock.shift(chrono::Duration::days(8));
+    app.housekeeping.purge().await.unwrap();
+    assert_eq!(count().await, 1, "the dead letter stays for the operator");
+}
