@@ -572,3 +572,31 @@ async fn housekeeping_deletes_delivered_events_after_a_week_and_keeps_dead_lette
     app.housekeeping.purge().await.unwrap();
     assert_eq!(count().await, 1, "the dead letter stays for the operator");
 }
+
+#[tokio::test]
+async fn deleting_an_account_revokes_its_open_sessions() {
+    let app = spawn_app().await;
+    let sink = EventSink::start().await;
+    stream_to(&app, &sink, "rs").await;
+    let user_id = app.register("ada@example.com").await;
+    let (access, _) = api_session(&app, "ada@example.com").await;
+    let response = app
+        .client
+        .delete(app.url("/auth/me"))
+        .bearer_auth(&access)
+        .json(&json!({ "current_password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+
+    let pushed = sink.wait_for(1).await;
+    let (claims, event_type, payload) = event_of(&app, &pushed[0]).await;
+    assert_eq!(event_type, SESSION_REVOKED);
+    assert_eq!(claims["sub_id"]["user"]["sub"], user_id.as_str());
+    assert_eq!(
+        claims["sub_id"]["session"]["id"],
+        decode_sid(&access).as_str()
+    );
+    assert_eq!(payload["reason_admin"]["en"], "The account was deleted");
+}
