@@ -6,8 +6,8 @@ use std::path::Path;
 
 use service_kit::layers::{Rules, check};
 
-const CAPABILITIES: [&str; 8] = [
-    "accounts", "factors", "sessions", "oauth", "keys", "mail", "guards", "storage",
+const CAPABILITIES: [&str; 9] = [
+    "accounts", "factors", "sessions", "oauth", "keys", "mail", "events", "guards", "storage",
 ];
 
 #[test]
@@ -27,6 +27,11 @@ fn the_idp_sources_keep_their_layers_and_have_no_import_loops() {
     for capability in ["accounts", "sessions", "oauth", "keys"] {
         forbidden.push(("mail", capability));
     }
+    // Events are queued by the capabilities whose changes they tell, and know none of
+    // them: only the keys they are signed with.
+    for capability in ["accounts", "factors", "sessions", "oauth", "mail", "guards"] {
+        forbidden.push(("events", capability));
+    }
     let http_only: &[&str] = &["http", "app"];
     // Pages and mail are both rendered from templates.
     let templates: &[&str] = &["http", "app", "mail"];
@@ -37,6 +42,7 @@ fn the_idp_sources_keep_their_layers_and_have_no_import_loops() {
             ("tower_sessions", http_only),
             ("tower_sessions_sqlx_store", http_only),
             ("askama", templates),
+            ("reqwest", &["events"]),
         ],
         entry_points: &["lib.rs", "main.rs"],
     };
