@@ -1,6 +1,9 @@
 //! A sample OpenID Connect relying party: a small web app that signs people in with the
 //! idp (authorization code flow + PKCE), verifies the ID token, calls the resource
-//! server with the access token, and signs out through RP-initiated logout.
+//! server with the access token, and signs out through RP-initiated logout. When the
+//! person's session at the idp ends (they sign out there, end it from their account
+//! page, change their password...), the idp tells the app through OpenID Connect
+//! Back-Channel Logout 1.0 and the app ends its own sessions made in it.
 //!
 //! ```sh
 //! RP_CLIENT_ID=c_... RP_CLIENT_SECRET=... cargo run -p example-rp
@@ -18,19 +21,41 @@
 //! | `RP_LISTEN` | `127.0.0.1:8000` |
 //! | `RP_RESOURCE_SERVER` | `http://localhost:4000` |
 //! | `RP_SCOPES` | `openid profile email users:read` |
+//!
+//! Back-channel logout needs no setting: the idp posts logout tokens to
+//! `/backchannel-logout` on the redirect URI's origin (the app logs the URI at start-up,
+//! see [`Config::backchannel_logout_uri`]). Register it with the client:
+//!
+//! ```sh
+//! cargo run -p idp -- clients create --name "Example RP" \
+//!   --redirect-uri http://127.0.0.1:8000/callback \
+//!   --post-logout-redirect-uri http://127.0.0.1:8000/ \
+//!   --backchannel-logout-uri http://127.0.0.1:8000/backchannel-logout \
+//!   --backchannel-logout-session-required --json
+//! ```
+//!
+//! The idp must be able to reach that URI; without the registration everything else
+//! works, and a session ended at the idp lives on here until the app signs out.
 
+pub mod backchannel;
 pub mod routes;
 pub mod store;
 
 use std::sync::Arc;
 
 use anyhow::Context;
-use openidconnect::core::CoreClient;
-use openidconnect::{
-    ClientId, ClientSecret, EndSessionUrl, EndpointMaybeSet, EndpointNotSet, EndpointSet,
-    IssuerUrl, PostLogoutRedirectUrl, ProviderMetadataWithLogout, RedirectUrl, reqwest,
+use openidconnect::core::{
+    CoreClient, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
 };
+use openidconnect::url::Url;
+use openidconnect::{
+    AdditionalClaims, ClientId, ClientSecret, EndSessionUrl, EndpointMaybeSet, EndpointNotSet,
+    EndpointSet, IssuerUrl, PostLogoutRedirectUrl, ProviderMetadataWithLogout, RedirectUrl,
+    reqwest,
+};
+use serde::{Deserialize, Serialize};
 
+use crate::backchannel::LogoutTokens;
 use crate::store::Store;
 
 /// What discovery gives us: authorization endpoint always; token and userinfo endpoints
@@ -42,6 +67,25 @@ pub type OidcClient = CoreClient<
     EndpointNotSet,   // revocation
     EndpointMaybeSet, // token
     EndpointMaybeSet, // userinfo
+>;
+
+/// The ID token claims we read beyond OIDC Core's standard ones.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct SessionClaims {
+    /// The provider's session the ID token was issued in: a logout token names it
+    /// (Back-Channel Logout 1.0 §2.4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+}
+
+impl AdditionalClaims for SessionClaims {}
+
+/// An ID token with [`SessionClaims`].
+pub type IdToken = openidconnect::IdToken<
+    SessionClaims,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJwsSigningAlgorithm,
 >;
 
 /// Everything the handlers share.
@@ -56,6 +100,8 @@ pub struct AppState {
     pub scopes: Vec<String>,
     pub http: reqwest::Client,
     pub store: Store,
+    /// Checks the logout tokens the provider posts to `/backchannel-logout`.
+    pub logout_tokens: LogoutTokens,
 }
 
 /// The app's settings, from `RP_*` environment variables (see the table above).
@@ -94,6 +140,16 @@ impl Config {
             scopes: var("RP_SCOPES", "openid profile email users:read"),
         })
     }
+
+    /// Where the idp should post logout tokens: the redirect URI's origin and
+    /// [`routes::BACKCHANNEL_LOGOUT`], what to register as `backchannel_logout_uri`.
+    pub fn backchannel_logout_uri(&self) -> anyhow::Result<String> {
+        let mut url = Url::parse(&self.redirect_uri).context("RP_REDIRECT_URI is not a URL")?;
+        url.set_path(routes::BACKCHANNEL_LOGOUT);
+        url.set_query(None);
+        url.set_fragment(None);
+        Ok(url.into())
+    }
 }
 
 /// Discovers the provider and builds the app's router.
@@ -106,8 +162,9 @@ pub async fn build(config: Config) -> anyhow::Result<axum::Router> {
         .build()
         .context("Failed to build the HTTP client")?;
 
-    // Discovery: endpoints, the JWKS (fetched once here; restart to pick up a rotated
-    // key that was not published yet) and the end_session_endpoint.
+    // Discovery: endpoints, the JWKS (fetched once here for ID tokens; restart to pick
+    // up a rotated key that was not published yet; logout tokens refetch it themselves)
+    // and the end_session_endpoint.
     let issuer = IssuerUrl::new(config.issuer.clone()).context("RP_ISSUER is not a URL")?;
     let metadata = ProviderMetadataWithLogout::discover_async(issuer, &http)
         .await
@@ -120,6 +177,12 @@ pub async fn build(config: Config) -> anyhow::Result<axum::Router> {
         })?;
     let end_session = metadata.additional_metadata().end_session_endpoint.clone();
     let issuer = metadata.issuer().clone();
+    let logout_tokens = LogoutTokens::new(
+        issuer.as_str(),
+        &config.client_id,
+        metadata.jwks_uri().url().clone(),
+        http.clone(),
+    );
     let oidc = CoreClient::from_provider_metadata(
         metadata,
         ClientId::new(config.client_id),
@@ -141,6 +204,7 @@ pub async fn build(config: Config) -> anyhow::Result<axum::Router> {
             .collect(),
         http,
         store: Store::default(),
+        logout_tokens,
     };
     Ok(routes::router(state))
 }

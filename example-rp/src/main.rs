@@ -13,11 +13,16 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let config = Config::from_env()?;
     let listen = config.listen.clone();
+    let backchannel_logout_uri = config.backchannel_logout_uri()?;
     let app = build(config).await?;
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .with_context(|| format!("Failed to listen on {listen}"))?;
     tracing::info!("Example relying party on http://{}", listener.local_addr()?);
+    tracing::info!(
+        "Logout tokens are taken at {backchannel_logout_uri}: register it with \
+         `idp clients create ... --backchannel-logout-uri {backchannel_logout_uri}`"
+    );
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

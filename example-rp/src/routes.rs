@@ -1,27 +1,35 @@
 //! The pages: `/` (signed out: a Sign in button; signed in: the ID token's claims and
 //! the resource server's answer), `/login` (start the code flow), `/callback` (finish
-//! it) and `/logout` (RP-initiated logout).
+//! it), `/logout` (RP-initiated logout) and `/backchannel-logout`, where the idp posts
+//! logout tokens (Back-Channel Logout 1.0).
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Query, State};
+use axum::extract::rejection::FormRejection;
+use axum::extract::{DefaultBodyLimit, Form, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Router, middleware};
+use axum::{Json, Router, middleware};
 use openidconnect::core::{CoreAuthenticationFlow, CoreTokenResponse};
 use openidconnect::{
     AccessTokenHash, AuthorizationCode, CsrfToken, LogoutRequest, Nonce, OAuth2TokenResponse,
     PkceCodeChallenge, Scope, TokenResponse,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::AppState;
+use crate::backchannel::{LoggedOut, LogoutTokenError};
 use crate::store::Session;
+use crate::{AppState, IdToken};
 
 const LOGIN_COOKIE: &str = "rp_login";
 const SESSION_COOKIE: &str = "rp_session";
 const LOGOUT_COOKIE: &str = "rp_logout";
+
+/// Where the idp posts logout tokens; registered as the client's `backchannel_logout_uri`.
+pub const BACKCHANNEL_LOGOUT: &str = "/backchannel-logout";
+/// A logout token is about a kilobyte; nothing bigger is read.
+const BACKCHANNEL_BODY_LIMIT: usize = 16 * 1024;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -29,6 +37,10 @@ pub fn router(state: AppState) -> Router {
         .route("/login", get(login))
         .route("/callback", get(callback))
         .route("/logout", post(logout))
+        .route(
+            BACKCHANNEL_LOGOUT,
+            post(backchannel_logout).layer(DefaultBodyLimit::max(BACKCHANNEL_BODY_LIMIT)),
+        )
         .layer(middleware::map_response(security_headers))
         .with_state(state)
 }
@@ -172,10 +184,14 @@ async fn callback(
         .await
         .map_err(|e| AppError::upstream("The code exchange failed", e))?;
 
-    // The ID token: signature (RS256, the provider's JWKS), iss, aud, exp, nonce.
-    let id_token = tokens
+    // The ID token: signature (RS256, the provider's JWKS), iss, aud, exp, nonce. Read
+    // again with `sid`, which openidconnect's core claims leave out.
+    let id_token: IdToken = tokens
         .id_token()
-        .ok_or_else(|| AppError::upstream_msg("The token response has no ID token."))?;
+        .ok_or_else(|| AppError::upstream_msg("The token response has no ID token."))?
+        .to_string()
+        .parse()
+        .map_err(AppError::unexpected)?;
     let verifier = app.oidc.id_token_verifier();
     let claims = id_token
         .claims(&verifier, &pending.nonce)
@@ -197,7 +213,8 @@ async fn callback(
         }
     }
     let claims_json = serde_json::to_string_pretty(claims).map_err(AppError::unexpected)?;
-    tracing::info!(sub = %claims.subject().as_str(), "Signed in");
+    let provider_session = claims.additional_claims().sid.clone();
+    tracing::info!(sub = %claims.subject().as_str(), sid = provider_session.as_deref(), "Signed in");
 
     let session_id = CsrfToken::new_random().secret().clone();
     app.store.insert_session(
@@ -205,6 +222,7 @@ async fn callback(
         Session {
             id_token: id_token.clone(),
             subject: claims.subject().to_string(),
+            provider_session,
             claims_json,
             access_token: tokens.access_token().clone(),
         },
@@ -247,6 +265,80 @@ async fn logout(State(app): State<AppState>, headers: HeaderMap) -> Response {
         .headers_mut()
         .append(header::SET_COOKIE, clear_cookie(SESSION_COOKIE));
     response
+}
+
+#[derive(serde::Deserialize)]
+struct BackchannelLogoutForm {
+    logout_token: String,
+}
+
+/// Back-Channel Logout 1.0 §2.5-2.8: the idp posts a logout token; if it holds, end the
+/// local sessions it names. 200 on success, also when no session matched (it may have
+/// ended here already); 400 with a JSON error when the token or the request is not
+/// acceptable; 503 when the idp's keys cannot be fetched, so that the idp retries.
+#[tracing::instrument(skip_all)]
+async fn backchannel_logout(
+    State(app): State<AppState>,
+    form: Result<Form<BackchannelLogoutForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        tracing::warn!("Back-channel logout refused: not a form with one logout_token");
+        return backchannel_error(
+            StatusCode::BAD_REQUEST,
+            "The request must be a form with one logout_token.",
+        );
+    };
+    let now = unix_now();
+    match app.logout_tokens.validate(&form.logout_token, now).await {
+        Ok(logged_out) => {
+            let ended = app.store.end_sessions(&logged_out);
+            let (sid, sub) = match &logged_out {
+                LoggedOut::Session { sid, sub } => (Some(sid.as_str()), sub.as_deref()),
+                LoggedOut::User { sub } => (None, Some(sub.as_str())),
+            };
+            tracing::info!(sid, sub, sessions_ended = ended, "Back-channel logout");
+            (
+                [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+                StatusCode::OK,
+            )
+                .into_response()
+        }
+        Err(LogoutTokenError::Invalid(reason)) => {
+            tracing::warn!(reason, "Back-channel logout refused");
+            backchannel_error(StatusCode::BAD_REQUEST, reason)
+        }
+        Err(e @ LogoutTokenError::Unavailable(_)) => {
+            tracing::error!(
+                error = format!("{:#}", anyhow::Error::from(e)),
+                "Back-channel logout could not be checked"
+            );
+            backchannel_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The logout token cannot be checked now; try again later.",
+            )
+        }
+    }
+}
+
+/// §2.8: an OAuth-style JSON error, never cached.
+fn backchannel_error(status: StatusCode, description: &str) -> Response {
+    let error = if status == StatusCode::BAD_REQUEST {
+        "invalid_request"
+    } else {
+        "temporarily_unavailable"
+    };
+    (
+        status,
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        Json(json!({ "error": error, "error_description": description })),
+    )
+        .into_response()
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// `GET {resource server}/users/me` with the access token: (status line, body).

@@ -1,13 +1,16 @@
 //! Server-side state, in memory: sign-ins in progress (keyed by their `state`) and
 //! signed-in sessions (keyed by a random id in a cookie). A real app would use its
-//! session store; the shape stays the same.
+//! session store; the shape stays the same. Each session keeps the `sid` and `sub` of
+//! its ID token, which is how a back-channel logout finds it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use openidconnect::core::CoreIdToken;
 use openidconnect::{AccessToken, Nonce, PkceCodeVerifier};
+
+use crate::IdToken;
+use crate::backchannel::LoggedOut;
 
 /// How long a user may take between "Sign in" and coming back to /callback.
 const PENDING_LIFETIME: Duration = Duration::from_secs(10 * 60);
@@ -21,8 +24,11 @@ pub struct PendingLogin {
 
 /// A signed-in user: the verified ID token, its claims for display, the access token.
 pub struct Session {
-    pub id_token: CoreIdToken,
+    pub id_token: IdToken,
+    /// The ID token's `sub`.
     pub subject: String,
+    /// The ID token's `sid`: the provider's session this one was made in.
+    pub provider_session: Option<String>,
     pub claims_json: String,
     pub access_token: AccessToken,
 }
@@ -75,5 +81,21 @@ impl Store {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(id)
+    }
+
+    /// Ends the sessions a back-channel logout names; how many there were. A scan: an
+    /// in-memory demo holds few sessions, and a real store would index `sid` and `sub`.
+    pub fn end_sessions(&self, logged_out: &LoggedOut) -> usize {
+        let ends = |session: &Session| match logged_out {
+            LoggedOut::Session { sid, sub } => {
+                session.provider_session.as_deref() == Some(sid.as_str())
+                    && sub.as_ref().is_none_or(|sub| *sub == session.subject)
+            }
+            LoggedOut::User { sub } => session.subject == *sub,
+        };
+        let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        let before = sessions.len();
+        sessions.retain(|_, session| !ends(session));
+        before - sessions.len()
     }
 }
