@@ -34,6 +34,9 @@ pub struct AccessTokenClaims {
     pub acr: Option<String>,
     /// How the user signed in (RFC 8176 values); empty when the token does not say.
     pub amr: Vec<String>,
+    /// `sid`: the issuer's sign-in session the token was issued in, when it says. A
+    /// `session-revoked` security event names it ([`crate::revocation`]).
+    pub session_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -57,24 +60,32 @@ struct RawClaims {
     acr: Option<String>,
     #[serde(default)]
     amr: Vec<String>,
+    #[serde(default)]
+    sid: Option<String>,
 }
 
 /// `aud` is a string or an array of strings (RFC 7519 §4.1.3).
 #[derive(Deserialize)]
 #[serde(untagged)]
-enum Audience {
+pub(crate) enum Audience {
     One(String),
     Many(Vec<String>),
+}
+
+impl Audience {
+    pub(crate) fn into_vec(self) -> Vec<String> {
+        match self {
+            Self::One(aud) => vec![aud],
+            Self::Many(auds) => auds,
+        }
+    }
 }
 
 impl AccessTokenClaims {
     pub fn parse(claims: Map<String, Value>) -> Result<Self, TokenError> {
         let raw: RawClaims = serde_json::from_value(Value::Object(claims))
             .map_err(|e| TokenError::MalformedClaims(e.to_string()))?;
-        let audience = match raw.aud {
-            Audience::One(aud) => vec![aud],
-            Audience::Many(auds) => auds,
-        };
+        let audience = raw.aud.into_vec();
         let scopes = match raw.scope {
             Some(scope) => Scopes::parse(&scope)?,
             None => Scopes::default(),
@@ -93,6 +104,7 @@ impl AccessTokenClaims {
             auth_time: raw.auth_time,
             acr: raw.acr,
             amr: raw.amr,
+            session_id: raw.sid,
         })
     }
 }
@@ -162,6 +174,10 @@ mod tests {
         assert!(parsed.scopes.contains("users:read") && parsed.scopes.contains("users:write"));
         assert_eq!(parsed.scopes.to_string(), "users:read users:write");
         assert_eq!(parsed.email, None);
+        assert_eq!(parsed.session_id, None);
+        let mut with_sid = base();
+        with_sid["sid"] = json!("s1");
+        assert_eq!(claims(with_sid).unwrap().session_id.as_deref(), Some("s1"));
         let mut many = base();
         many["aud"] = json!(["a", "http://rs"]);
         assert_eq!(claims(many).unwrap().audience.len(), 2);
@@ -192,6 +208,7 @@ mod tests {
             ("scope", Some(json!("users:read \"x"))),
             ("email", Some(json!(true))),
             ("nbf", Some(json!("now"))),
+            ("sid", Some(json!(7))),
         ];
         for (name, value) in cases {
             let mut token = base();

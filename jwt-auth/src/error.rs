@@ -13,7 +13,7 @@ pub enum TokenError {
     DuplicateMember,
     #[error("the header alg is not RS256")]
     UnsupportedAlgorithm,
-    #[error("the header typ is not at+jwt")]
+    #[error("the header typ is not the expected one")]
     WrongType,
     #[error("the header has a crit parameter")]
     CriticalHeader,
@@ -37,4 +37,8 @@ pub enum TokenError {
     NotYetValid,
     #[error("the token was issued in the future (iat)")]
     IssuedInFuture,
+    /// A security event from the issuer ended the session, the credential or the
+    /// account the token was issued for ([`crate::revocation`]).
+    #[error("the token was revoked by a security event")]
+    Revoked,
 }

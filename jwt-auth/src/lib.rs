@@ -18,7 +18,14 @@
 //! - [`extractor`]: the axum extractor [`BearerClaims`], its rejection [`AuthRejection`],
 //!   the [`AuthError`] responses, [`insufficient_scope`] for 403s and
 //!   [`insufficient_user_authentication`] (RFC 9470) for a sign-in too weak for a route;
-//! - [`clock`]: where "now" comes from ([`Clock`]: the system's, or the service's own).
+//! - [`clock`]: where "now" comes from ([`Clock`]: the system's, or the service's own);
+//! - [`revocation`]: the tokens the issuer revoked since it signed them
+//!   ([`RevocationIndex`]), checked by the validator after everything else, on every
+//!   request, cached token or not;
+//! - [`events`]: receiving the issuer's security events (Security Event Tokens pushed
+//!   per RFC 8935: CAEP `session-revoked` and `credential-change`, RISC
+//!   `account-disabled` and `account-enabled`) into that index, and keeping them in the
+//!   service's database with the `events-store` feature.
 //!
 //! It needs nothing else of ours: any axum service can take it as it is.
 //!
@@ -84,15 +91,74 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Receiving security events
+//!
+//! When the issuer pushes security events, the service adds one route and gives its
+//! validator the index the events fill. With the `events-store` feature, the store keeps
+//! them in the service's own database (it creates its two tables, `jwt_auth_revocations`
+//! and `jwt_auth_seen_events`, if missing), so revocations survive a restart and reach
+//! the other instances; [`events::EventStore::in_memory`] keeps them in the process only.
+//!
+//! ```no_run
+//! # #[cfg(feature = "events-store")]
+//! # async fn run(pool: sqlx::AnyPool, validator: jwt_auth::TokenValidator) -> anyhow::Result<()> {
+//! use axum::extract::FromRef;
+//! use axum::Router;
+//! use jwt_auth::events::{push_endpoint, EventReceiver, EventStore, ReceiverAuthorization, ReceiverConfig};
+//! use jwt_auth::{Clock, RevocationIndex, TokenValidator};
+//!
+//! #[derive(Clone)]
+//! struct AppState {
+//!     validator: TokenValidator,
+//!     events: EventReceiver,
+//! }
+//!
+//! impl FromRef<AppState> for EventReceiver {
+//!     fn from_ref(state: &AppState) -> Self {
+//!         state.events.clone()
+//!     }
+//! }
+//!
+//! let clock = Clock::system();
+//! let revocations = RevocationIndex::new();
+//! let store = EventStore::sql(pool, revocations.clone(), clock.now().timestamp()).await?;
+//! let validator = validator.with_revocations(revocations);
+//! let events = EventReceiver::new(
+//!     ReceiverConfig {
+//!         // What the transmitter sends as `Authorization` (optional: the SET's signature
+//!         // authenticates the issuer either way).
+//!         authorization: Some(ReceiverAuthorization::parse("Bearer 5f1c...")?),
+//!         ..ReceiverConfig::new("https://idp.example", "https://orders.example")
+//!     },
+//!     validator.keys().clone(),
+//!     store,
+//!     clock,
+//! );
+//! // Prunes expired revocations and reads other instances' ones; stops when dropped.
+//! let _maintenance = events.spawn_maintenance();
+//!
+//! let app: Router = Router::new()
+//!     .route("/events", push_endpoint())
+//!     .with_state(AppState { validator, events });
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod claims;
 pub mod clock;
 pub mod error;
+pub mod events;
 pub mod extractor;
 pub mod jwks;
 pub mod jws;
+pub mod revocation;
 pub mod unique_members;
 pub mod validator;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod test_issuer;
 
 pub use claims::{AccessTokenClaims, Scopes};
 pub use clock::Clock;
@@ -102,4 +168,5 @@ pub use extractor::{
     insufficient_user_authentication,
 };
 pub use jwks::{Freshness, JwksCache, JwksConfig, JwksStatus, RefreshTask};
+pub use revocation::{Revocation, RevocationIndex};
 pub use validator::{TokenValidator, ValidationConfig};

@@ -1,6 +1,7 @@
 //! The validation pipeline of an access token, in the order RFC 8725 and RFC 9068 §4
 //! ask for: shape and header, key by `kid`, RS256 signature, then the claims (`iss`
-//! exact, `aud` contains us, `exp`/`nbf`/`iat` with a small leeway).
+//! exact, `aud` contains us, `exp`/`nbf`/`iat` with a small leeway), and last whether
+//! the issuer has revoked it since ([`RevocationIndex`]).
 //!
 //! A client sends the same token with every request until it expires, and the RSA
 //! verification and claims parsing are most of what checking it costs. So the
@@ -9,8 +10,8 @@
 //! work whose outcome cannot change for the same bytes (header rules, signature,
 //! parsing): its key must still be the very key the JWKS cache holds for its `kid` (a
 //! refetch that drops or replaces the key ends the entry, and an expired key set fails
-//! as it would uncached), and the time claims are checked against the clock on every
-//! request, so a token is never accepted past its `exp`.
+//! as it would uncached), and the time claims and the revocations are checked on every
+//! request, so a token is never accepted past its `exp`, nor once revoked.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +21,7 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::Clock;
 use crate::jwks::KeyLookupError;
+use crate::revocation::RevocationIndex;
 use crate::{AccessTokenClaims, JwksCache, TokenError, jws};
 
 /// Verified tokens remembered at most (about 1 KiB each).
@@ -49,6 +51,8 @@ pub struct ValidationConfig {
 #[derive(Clone)]
 pub struct TokenValidator {
     inner: Arc<Inner>,
+    /// Empty unless the service receives security events.
+    revocations: RevocationIndex,
 }
 
 struct Inner {
@@ -83,11 +87,24 @@ impl TokenValidator {
                     .time_to_live(CACHE_TIME_TO_LIVE)
                     .build(),
             }),
+            revocations: RevocationIndex::new(),
         }
+    }
+
+    /// This validator refusing, besides invalid tokens, those `revocations` names (the
+    /// index an [`EventStore`](crate::events::EventStore) fills).
+    #[must_use]
+    pub fn with_revocations(mut self, revocations: RevocationIndex) -> Self {
+        self.revocations = revocations;
+        self
     }
 
     pub fn keys(&self) -> &JwksCache {
         &self.inner.keys
+    }
+
+    pub fn revocations(&self) -> &RevocationIndex {
+        &self.revocations
     }
 
     /// The token's claims if it is a valid access token for us. `request_id` is passed
@@ -102,12 +119,13 @@ impl TokenValidator {
             let key = self.key(&known.kid, request_id).await?;
             if Arc::ptr_eq(&key, &known.key) {
                 self.check_claims(&known.claims)?;
+                self.check_not_revoked(&known.claims)?;
                 return Ok(known.claims.clone());
             }
             // The key set changed since: check the token afresh.
             self.inner.verified.invalidate(&digest);
         }
-        let header = jws::parse_header(token)?;
+        let header = jws::parse_header(token, jws::ACCESS_TOKEN_TYPE)?;
         let key = self.key(&header.kid, request_id).await?;
         // josekit checks again that the header's alg is the verifier's (RS256) and that
         // the kids match, then verifies the signature.
@@ -118,6 +136,7 @@ impl TokenValidator {
             })?;
         let claims = AccessTokenClaims::parse(payload.claims_set().clone())?;
         self.check_claims(&claims)?;
+        self.check_not_revoked(&claims)?;
         self.inner.verified.insert(
             digest,
             Arc::new(Verified {
@@ -170,92 +189,23 @@ impl TokenValidator {
         }
         Ok(())
     }
+
+    fn check_not_revoked(&self, claims: &AccessTokenClaims) -> Result<(), TokenError> {
+        if self.revocations.refuses(claims) {
+            return Err(TokenError::Revoked);
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
-    use std::sync::Mutex;
-
-    use axum::Json;
-    use axum::extract::State;
-    use axum::routing::get;
-    use josekit::jwk::alg::rsa::RsaKeyPair;
-    use josekit::jws::{JwsHeader, RS256};
-    use josekit::jwt::JwtPayload;
-    use serde_json::{Value, json};
+    use serde_json::json;
 
     use super::*;
     use crate::JwksConfig;
-
-    /// An issuer on loopback whose JWKS the test can change.
-    struct Issuer {
-        url: String,
-        jwks: Arc<Mutex<Value>>,
-    }
-
-    async fn issuer() -> Issuer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let jwks = Arc::new(Mutex::new(json!({"keys": []})));
-        let discovery = json!({"issuer": url, "jwks_uri": format!("{url}/jwks")});
-        let app = axum::Router::new()
-            .route(
-                "/.well-known/openid-configuration",
-                get(move || async move { Json(discovery) }),
-            )
-            .route(
-                "/jwks",
-                get(|State(jwks): State<Arc<Mutex<Value>>>| async move {
-                    Json(jwks.lock().unwrap().clone())
-                }),
-            )
-            .with_state(Arc::clone(&jwks));
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Issuer { url, jwks }
-    }
-
-    struct Key {
-        pair: RsaKeyPair,
-        kid: String,
-    }
-
-    impl Key {
-        fn new(kid: &str) -> Self {
-            Self {
-                pair: RsaKeyPair::generate(2048).unwrap(),
-                kid: kid.to_owned(),
-            }
-        }
-
-        fn public(&self) -> Value {
-            let mut jwk = josekit::jwk::KeyPair::to_jwk_public_key(&self.pair);
-            jwk.set_key_id(&self.kid);
-            serde_json::to_value(jwk.as_ref()).unwrap()
-        }
-
-        fn sign(&self, issuer: &str, expires_at: i64) -> String {
-            let now = chrono::Utc::now().timestamp();
-            let Value::Object(claims) = json!({
-                "iss": issuer, "sub": "user", "aud": "api", "exp": expires_at, "iat": now,
-                "jti": format!("{expires_at}-{}", self.kid), "client_id": "c", "scope": "read",
-            }) else {
-                unreachable!()
-            };
-            let mut header = JwsHeader::new();
-            header.set_token_type("at+jwt");
-            header.set_key_id(&self.kid);
-            let signer = RS256
-                .signer_from_der(josekit::jwk::KeyPair::to_der_private_key(&self.pair))
-                .unwrap();
-            josekit::jwt::encode_with_signer(
-                &JwtPayload::from_map(claims).unwrap(),
-                &header,
-                &signer,
-            )
-            .unwrap()
-        }
-    }
+    use crate::test_issuer::{Issuer, Key, issuer};
 
     fn validator(issuer: &Issuer, clock: &Clock) -> TokenValidator {
         let keys = JwksCache::new(
@@ -309,6 +259,35 @@ mod tests {
         assert!(matches!(
             validator.validate(&token, None).await,
             Err(TokenError::Expired)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_remembered_token_is_refused_once_revoked() {
+        let issuer = issuer().await;
+        let key = Key::new("k1");
+        *issuer.jwks.lock().unwrap() = json!({"keys": [key.public()]});
+        let clock = Clock::system();
+        let revocations = RevocationIndex::new();
+        let validator = validator(&issuer, &clock).with_revocations(revocations.clone());
+        let now = chrono::Utc::now().timestamp();
+        let token = key.sign(&issuer.url, now + 600);
+        validator.validate(&token, None).await.unwrap();
+
+        revocations.apply(&crate::revocation::Revocation::Subject {
+            subject: "user".into(),
+            before: now + 1,
+            expires_at: now + 1000,
+        });
+        // The token is remembered, and refused all the same.
+        assert!(matches!(
+            validator.validate(&token, None).await,
+            Err(TokenError::Revoked)
+        ));
+        validator.inner.verified.invalidate_all();
+        assert!(matches!(
+            validator.validate(&token, None).await,
+            Err(TokenError::Revoked)
         ));
     }
 
