@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use jwt_auth::events::ReceiverAuthorization;
 use serde::{Deserialize, Serialize};
 use service_kit::serve::ConnectionLimits;
 
@@ -19,7 +20,7 @@ pub const CONFIG_FILE_VAR: &str = "RS_CONFIG";
 pub const MAX_CLOCK_LEEWAY_SECS: u64 = 60;
 
 /// Field names are the environment variable names without the `RS_` prefix, lowercased.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// `RS_LISTEN`: the address to listen on.
@@ -69,6 +70,18 @@ pub struct Settings {
     /// `insufficient_user_authentication`. Unset (the default): any valid token with the
     /// scope will do.
     pub delete_requires_acr: Option<String>,
+    /// `RS_EVENTS_AUTHORIZATION`: the `Authorization` header value the idp must send
+    /// with the security events it pushes to `POST /events` (the receiver's
+    /// `authorization_header`, e.g. `Bearer <random>`). Unset (the default): no header
+    /// check; the events' signature authenticates the idp either way. A secret: never
+    /// printed, and never written back out.
+    #[serde(skip_serializing)]
+    pub events_authorization: Option<ReceiverAuthorization>,
+    /// `RS_REVOCATION_RETENTION_SECS`: how long a revocation (a session that ended, a
+    /// password change) is kept after the moment it names. At least the idp's longest
+    /// access-token lifetime plus the clock leeway, or revoked tokens are accepted
+    /// again before they expire.
+    pub revocation_retention_secs: u64,
 }
 
 impl Default for Settings {
@@ -92,6 +105,8 @@ impl Default for Settings {
             header_read_timeout_secs: 10,
             max_connections: 1000,
             delete_requires_acr: None,
+            events_authorization: None,
+            revocation_retention_secs: jwt_auth::events::config::DEFAULT_RETENTION.as_secs(),
         }
     }
 }
@@ -178,6 +193,11 @@ impl Settings {
             u64::try_from(self.max_connections).unwrap_or(u64::MAX),
             1,
         )?;
+        at_least(
+            "RS_REVOCATION_RETENTION_SECS",
+            self.revocation_retention_secs,
+            self.clock_leeway_secs,
+        )?;
         if self.clock_leeway_secs > MAX_CLOCK_LEEWAY_SECS {
             bail!(
                 "RS_CLOCK_LEEWAY_SECS must be at most {MAX_CLOCK_LEEWAY_SECS} (got {})",
@@ -213,6 +233,10 @@ impl Settings {
 
     pub fn profile_cache_ttl(&self) -> Duration {
         Duration::from_secs(self.profile_cache_ttl_secs)
+    }
+
+    pub fn revocation_retention(&self) -> Duration {
+        Duration::from_secs(self.revocation_retention_secs)
     }
 
     pub fn clock_leeway(&self) -> Duration {
@@ -327,5 +351,21 @@ mod tests {
                 .is_some_and(|m| m.contains("RS_PROFILE_CACHE_TTL_SECS"))
         );
         assert!(message("no_such_setting = 1").is_some_and(|m| m.contains("no_such_setting")));
+        assert!(
+            message("events_authorization = \"\"")
+                .is_some_and(|m| m.contains("RS_EVENTS_AUTHORIZATION"))
+        );
+        assert!(
+            message("revocation_retention_secs = 0")
+                .is_some_and(|m| m.contains("RS_REVOCATION_RETENTION_SECS"))
+        );
+    }
+
+    #[test]
+    fn the_events_authorization_is_never_shown() {
+        let settings = from_toml("events_authorization = \"Bearer s3cret\"").unwrap();
+        assert!(settings.events_authorization.is_some());
+        assert!(!format!("{settings:?}").contains("s3cret"));
+        assert!(!serde_json::to_string(&settings).unwrap().contains("s3cret"));
     }
 }

@@ -1,5 +1,6 @@
 //! Building and running the server: connect and migrate the database, set up the token
-//! validator, bind the listener first (so tests can use port 0), serve until shutdown.
+//! validator and the receiver of the idp's security events (which revoke tokens), bind
+//! the listener first (so tests can use port 0), serve until shutdown.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +12,8 @@ use service_kit::db::{Backend, Database};
 use service_kit::http::{shutdown_signal, with_common_layers};
 use tokio::net::TcpListener;
 
-use crate::auth::{self, JwksCache, JwksConfig, TokenValidator, ValidationConfig};
+use crate::auth::events::{EventReceiver, EventStore, ReceiverConfig};
+use crate::auth::{self, JwksCache, JwksConfig, RevocationIndex, TokenValidator, ValidationConfig};
 use crate::profile_cache::{ProfileCache, Sharing};
 use crate::profile_changes::ChangeListener;
 use crate::profiles::Profiles;
@@ -24,8 +26,9 @@ use crate::storage::MIGRATIONS;
 const JWKS_REFRESH_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 impl AppState {
-    /// Connects to the database, applies the migrations and prepares the (still empty)
-    /// key and profile caches: the idp is not contacted until a token needs checking.
+    /// Connects to the database, applies the migrations, loads the revocations and
+    /// prepares the (still empty) key and profile caches: the idp is not contacted until
+    /// a token or a security event needs checking.
     pub async fn build(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
         settings.validate()?;
         let db = connect_and_migrate(&settings).await?;
@@ -43,6 +46,14 @@ impl AppState {
             },
             token_clock.clone(),
         )?;
+        // The security events the idp pushes fill the index the validator checks.
+        let revocations = RevocationIndex::new();
+        let store = EventStore::sql(
+            db.pool.clone(),
+            revocations.clone(),
+            token_clock.now().timestamp(),
+        )
+        .await?;
         let validator = TokenValidator::new(
             ValidationConfig {
                 issuer: settings.issuer.clone(),
@@ -50,6 +61,17 @@ impl AppState {
                 leeway: settings.clock_leeway(),
             },
             keys,
+            token_clock.clone(),
+        )
+        .with_revocations(revocations);
+        let events = EventReceiver::new(
+            ReceiverConfig {
+                authorization: settings.events_authorization.clone(),
+                retention: settings.revocation_retention(),
+                ..ReceiverConfig::new(&settings.issuer, &settings.audience)
+            },
+            validator.keys().clone(),
+            store,
             token_clock,
         );
         let sharing = match db.backend {
@@ -66,6 +88,7 @@ impl AppState {
             profiles: Profiles::new(db.clone(), clock, cache),
             db,
             validator,
+            events,
         })
     }
 }
@@ -143,9 +166,14 @@ impl Application {
         &self.state.profiles
     }
 
-    /// The token validator, whose key cache tests can observe.
+    /// The token validator, whose key cache and revocations tests can observe.
     pub fn validator(&self) -> &TokenValidator {
         &self.state.validator
+    }
+
+    /// The receiver of security events, whose upkeep (prune, sync) tests can drive.
+    pub fn events(&self) -> &EventReceiver {
+        &self.state.events
     }
 
     /// Serves until SIGTERM or ctrl-c, then drains connections.
@@ -154,7 +182,8 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then drains connections. The background JWKS
-    /// refresher and, on PostgreSQL, the profile change listener run for exactly as long.
+    /// refresher, the upkeep of the revocations and, on PostgreSQL, the profile change
+    /// listener run for exactly as long.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -164,7 +193,14 @@ impl Application {
             issuer = %self.state.settings.issuer,
             "Resource server listening"
         );
+        if self.state.settings.events_authorization.is_none() {
+            tracing::info!(
+                "POST /events checks no Authorization header (RS_EVENTS_AUTHORIZATION is \
+                 unset); the security events' signature authenticates the idp"
+            );
+        }
         let refresher = self.state.validator.keys().spawn_refresher();
+        let maintenance = self.state.events.spawn_maintenance();
         let changes = (self.state.db.backend == Backend::Postgres).then(|| {
             ChangeListener::spawn(
                 self.state.settings.database_url.clone(),
@@ -174,6 +210,7 @@ impl Application {
         let limits = self.state.settings.connection_limits();
         service_kit::serve::serve(self.listener, router(self.state), limits, shutdown).await;
         refresher.stop();
+        maintenance.stop();
         if let Some(changes) = changes {
             changes.stop();
         }

@@ -1,5 +1,6 @@
-//! `GET /health`: 200 when the database answers, 503 when it does not. The key cache is
-//! reported for information only: the idp being down does not make us unhealthy.
+//! `GET /health`: 200 when the database answers, 503 when it does not. The key cache and
+//! the number of revocations in force are reported for information only: the idp being
+//! down does not make us unhealthy.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -42,8 +43,14 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
     };
+    let revocations = json!({"entries": state.validator.revocations().len()});
     (
         status,
-        Json(json!({"status": word, "database": word, "jwks": jwks})),
+        Json(json!({
+            "status": word,
+            "database": word,
+            "jwks": jwks,
+            "revocations": revocations,
+        })),
     )
 }

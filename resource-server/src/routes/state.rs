@@ -7,6 +7,7 @@ use axum::extract::FromRef;
 use service_kit::db::Database;
 
 use crate::auth::TokenValidator;
+use crate::auth::events::EventReceiver;
 use crate::profiles::Profiles;
 use crate::settings::Settings;
 
@@ -17,11 +18,19 @@ pub struct AppState {
     pub db: Database,
     pub profiles: Profiles,
     pub validator: TokenValidator,
+    /// Receives the idp's security events into the validator's revocations.
+    pub events: EventReceiver,
 }
 
 impl FromRef<AppState> for TokenValidator {
     fn from_ref(state: &AppState) -> Self {
         state.validator.clone()
+    }
+}
+
+impl FromRef<AppState> for EventReceiver {
+    fn from_ref(state: &AppState) -> Self {
+        state.events.clone()
     }
 }
 

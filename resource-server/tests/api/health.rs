@@ -14,7 +14,12 @@ async fn health_reports_the_database_and_the_keys() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(
         body,
-        json!({"status": "ok", "database": "ok", "jwks": {"status": "not_fetched"}})
+        json!({
+            "status": "ok",
+            "database": "ok",
+            "jwks": {"status": "not_fetched"},
+            "revocations": {"entries": 0},
+        })
     );
 }
 

@@ -16,6 +16,7 @@ use josekit::jwk::alg::rsa::RsaKeyPair;
 use josekit::jws::{JwsSigner, RS256};
 use resource_server::Settings;
 use resource_server::auth::TokenValidator;
+use resource_server::auth::events::EventReceiver;
 use resource_server::profile_cache::ProfileCache;
 use resource_server::startup::Application;
 use serde_json::{Value, json};
@@ -298,6 +299,8 @@ pub struct TestApp {
     pub settings: Settings,
     pub db: Database,
     pub validator: TokenValidator,
+    /// The receiver of security events, whose upkeep tests drive step by step.
+    pub events: EventReceiver,
     /// The server's profile cache, in use once this app is returned.
     pub profile_cache: ProfileCache,
     pub database: TestDatabase,
@@ -349,6 +352,7 @@ async fn start(
     let address = format!("http://127.0.0.1:{}", app.port());
     let db = app.db().clone();
     let validator = app.validator().clone();
+    let events = app.events().clone();
     let profile_cache = app.profiles().cache().clone();
     let (stop, stopped) = oneshot::channel::<()>();
     let handle = tokio::spawn(app.run_until(async {
@@ -364,6 +368,7 @@ async fn start(
         settings,
         db,
         validator,
+        events,
         profile_cache,
         database,
         clock,
@@ -480,6 +485,29 @@ impl TestApp {
         claims["iat"] = json!(now);
         claims["exp"] = json!(now + 600);
         self.issuer.token(&claims)
+    }
+
+    /// A valid token for `user` issued in the idp session `sid`, at the server's now.
+    pub fn token_in_session(&self, user: &TestUser, sid: &str) -> String {
+        let mut claims = self.issuer.claims(&user.id, Some(&user.email), USER_SCOPES);
+        let now = self.clock.now().timestamp();
+        claims["iat"] = json!(now);
+        claims["exp"] = json!(now + 600);
+        claims["sid"] = json!(sid);
+        self.issuer.token(&claims)
+    }
+
+    /// POST /events with `body` as a SET (RFC 8935), with `authorization` if given.
+    pub async fn post_event(&self, body: &str, authorization: Option<&str>) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(self.url("/events"))
+            .header("Content-Type", "application/secevent+jwt")
+            .body(body.to_owned());
+        if let Some(value) = authorization {
+            request = request.header("Authorization", value);
+        }
+        request.send().await.expect("Failed to send a request")
     }
 
     /// A new user with `users:admin` and a token for them.

@@ -6,6 +6,7 @@
 
 mod architecture;
 mod end_to_end;
+mod events;
 mod health;
 mod helpers;
 mod jwks_cache;
