@@ -395,6 +395,24 @@ impl TestApp {
         start(settings, issuer, database, clock).await
     }
 
+    /// Stops this server, waits for `meanwhile` (what happens while it is down), and
+    /// starts it again on the same port, database and settings.
+    pub async fn down_while(mut self, meanwhile: impl Future<Output = ()>) -> TestApp {
+        let port = self.address.rsplit(':').next().unwrap().to_owned();
+        self.settings.listen = format!("127.0.0.1:{port}");
+        self.stop().await;
+        self.db.pool.close().await;
+        meanwhile.await;
+        let TestApp {
+            settings,
+            issuer,
+            database,
+            clock,
+            ..
+        } = self;
+        start(settings, issuer, database, clock).await
+    }
+
     /// Starts another instance of the server on the same database, settings and issuer,
     /// as a second replica behind a load balancer would be.
     pub async fn spawn_sibling(&self) -> TestApp {

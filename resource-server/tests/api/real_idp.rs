@@ -1,9 +1,12 @@
 //! The real idp, started in-process on port 0 with its own settings and clock, for the
 //! tests that take the resource server through the whole chain.
 
+use idp::events::delivery::Deliverer;
+use idp::events::streams::{NewStream, Streams};
 use idp::keys::lifecycle::KeyRotation;
 use serde_json::{Value, json};
 use service_kit::clock::Clock;
+use service_kit::db::Database;
 use service_kit::testing::TestDatabase;
 use tokio::net::TcpListener;
 
@@ -18,6 +21,12 @@ pub struct RealIdp {
     pub issuer: String,
     /// Its key maintenance, for tests that tick the schedule by hand.
     pub key_rotation: KeyRotation,
+    /// Its event receivers (`idp streams`).
+    pub streams: Streams,
+    /// Its event delivery, for tests that retry on a shifted clock.
+    pub event_delivery: Deliverer,
+    pub db: Database,
+    pub clock: Clock,
     _database: TestDatabase,
     client: reqwest::Client,
 }
@@ -41,15 +50,23 @@ pub async fn spawn_idp(
     };
     tweak(&mut settings);
     let issuer = settings.issuer.clone();
-    let app = idp::app::startup::Application::build_with_listener(settings, listener, clock)
-        .await
-        .expect("Failed to build the idp");
+    let app =
+        idp::app::startup::Application::build_with_listener(settings, listener, clock.clone())
+            .await
+            .expect("Failed to build the idp");
     let key_rotation = app.key_rotation();
+    let streams = app.streams();
+    let event_delivery = app.event_delivery();
+    let db = app.db().clone();
     tokio::spawn(app.run_until(std::future::pending()));
     RealIdp {
         address,
         issuer,
         key_rotation,
+        streams,
+        event_delivery,
+        db,
+        clock,
         _database: database,
         client: reqwest::Client::new(),
     }
@@ -70,6 +87,24 @@ impl RealIdp {
     /// Logs `email` in through the JSON API; returns the access token.
     pub async fn login(&self, email: &str) -> String {
         login(&self.client, &self.address, email).await.unwrap()
+    }
+
+    /// Makes the resource server at `address` (audience [`AUDIENCE`]) a receiver of this
+    /// idp's security events, as `idp streams create` (or `cargo run`) does.
+    pub async fn stream_to(&self, address: &str, authorization: &str) {
+        self.streams
+            .create(
+                NewStream {
+                    name: "resource-server".to_owned(),
+                    push_url: format!("{address}/events"),
+                    audience: AUDIENCE.to_owned(),
+                    events: vec![],
+                    auth_header: Some(authorization.to_owned()),
+                },
+                true,
+            )
+            .await
+            .unwrap();
     }
 }
 
