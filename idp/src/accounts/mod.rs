@@ -441,15 +441,7 @@ impl Accounts {
             Ok(()) | Err(ResendError::AlreadyVerified | ResendError::Throttled { .. }) => {}
             Err(ResendError::Unexpected(e)) => return Err(e),
         }
-        tracing::info!(outcome = "unverified", user_id = %user.id, "Password check");
-        self.audit
-            .record(
-                Event::new(events::SIGN_IN, Outcome::Failure)
-                    .user(Some(&user.id))
-                    .ip(ip)
-                    .device(&device.description, device.user_agent.as_deref())
-                    .detail("email_not_verified"),
-            )
+        self.record_refusal(user, ip, device, "email_not_verified")
             .await;
         Ok(LoginError::EmailNotVerified)
     }
@@ -462,17 +454,29 @@ impl Accounts {
         ip: ClientIp,
         device: &Device,
     ) -> LoginError {
-        tracing::info!(outcome = "disabled", user_id = %user.id, "Password check");
+        self.record_refusal(user, ip, device, "account_disabled")
+            .await;
+        LoginError::AccountDisabled
+    }
+
+    /// Logs and audits a sign-in refused after a right password, with the reason.
+    async fn record_refusal(
+        &self,
+        user: &AuthenticatedUser,
+        ip: ClientIp,
+        device: &Device,
+        reason: &'static str,
+    ) {
+        tracing::info!(outcome = reason, user_id = %user.id, "Password check");
         self.audit
             .record(
                 Event::new(events::SIGN_IN, Outcome::Failure)
                     .user(Some(&user.id))
                     .ip(ip)
                     .device(&device.description, device.user_agent.as_deref())
-                    .detail("account_disabled"),
+                    .detail(reason),
             )
             .await;
-        LoginError::AccountDisabled
     }
 
     /// The account of `email` (and what it still has to pass), if any, and whether

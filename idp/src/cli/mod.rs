@@ -25,6 +25,7 @@ use crate::oauth::clients::{
     DEFAULT_SCOPE, GrantType, NewClient, PkcePolicy, RedirectUri,
 };
 use crate::storage;
+use crate::storage::outbox::{self, Table};
 
 #[derive(Subcommand)]
 pub enum ClientsCommand {
@@ -340,12 +341,36 @@ pub enum MailCommand {
         json: bool,
     },
     /// Queue dead letters again with fresh attempts: one by id, or all with --all.
-    Retry {
-        #[arg(required_unless_present = "all", conflicts_with = "all")]
-        id: Option<String>,
-        #[arg(long)]
-        all: bool,
-    },
+    Retry(Retry),
+}
+
+/// Which dead letters of an outbox to queue again.
+#[derive(Args)]
+pub struct Retry {
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub id: Option<String>,
+    #[arg(long)]
+    pub all: bool,
+}
+
+impl Retry {
+    /// Queues the dead letters of `table` again; `listed_by` names the command that
+    /// shows their ids, `within` the setting that says when a running idp sends them.
+    pub(crate) async fn run(
+        self,
+        db: &Database,
+        table: Table,
+        listed_by: &str,
+        within: &str,
+    ) -> anyhow::Result<()> {
+        let now = Clock::system().now().timestamp();
+        let queued = outbox::retry_failed(&db.pool, table, self.id.as_deref(), now).await?;
+        if self.id.is_some() && queued == 0 {
+            bail!("No dead letter has that id (see `{listed_by}`).");
+        }
+        println!("Queued {queued} again; a running idp delivers them within {within}.");
+        Ok(())
+    }
 }
 
 pub async fn run_mail(command: MailCommand, settings: &Settings) -> anyhow::Result<()> {
@@ -377,15 +402,10 @@ pub async fn run_mail(command: MailCommand, settings: &Settings) -> anyhow::Resu
                 }
             }
         }
-        MailCommand::Retry { id, all: _ } => {
-            let now = Clock::system().now().timestamp();
-            let queued = mail::store::retry_failed(&db.pool, id.as_deref(), now).await?;
-            if id.is_some() && queued == 0 {
-                bail!("No dead letter has that id (see `idp mail list`).");
-            }
-            println!(
-                "Queued {queued} message(s) again; a running idp sends them within IDP_MAIL_POLL_SECS."
-            );
+        MailCommand::Retry(retry) => {
+            retry
+                .run(&db, Table::Mail, "idp mail list", "IDP_MAIL_POLL_SECS")
+                .await?;
         }
     }
     Ok(())

@@ -10,11 +10,12 @@ use service_kit::clock::Clock;
 use service_kit::db::Database;
 
 use crate::app::settings::Settings;
-use crate::cli::time;
-use crate::events::store::{self as outbox, Receiver};
+use crate::cli::{Retry, time};
+use crate::events::store::{self as queued, Receiver};
 use crate::events::streams::{NewStream, StreamError, Streams};
 use crate::keys::KeyEncryptionKey;
 use crate::storage;
+use crate::storage::outbox::Table;
 
 #[derive(Subcommand)]
 pub enum StreamsCommand {
@@ -34,12 +35,7 @@ pub enum StreamsCommand {
         json: bool,
     },
     /// Queue dead letters again with fresh attempts: one by id, or all with --all.
-    Retry {
-        #[arg(required_unless_present = "all", conflicts_with = "all")]
-        id: Option<String>,
-        #[arg(long)]
-        all: bool,
-    },
+    Retry(Retry),
 }
 
 #[derive(Args)]
@@ -89,7 +85,7 @@ pub async fn run(command: StreamsCommand, settings: &Settings) -> anyhow::Result
         StreamsCommand::Create(args) => create(&streams, args).await,
         StreamsCommand::List { json } => {
             let list = streams.list().await?;
-            let counts = outbox::counts(&db.pool).await?;
+            let counts = queued::counts(&db.pool).await?;
             let count = |id: &str| {
                 let key = Receiver::Stream(id).key();
                 counts.get(&key).copied().unwrap_or_default()
@@ -133,7 +129,7 @@ pub async fn run(command: StreamsCommand, settings: &Settings) -> anyhow::Result
             Ok(())
         }
         StreamsCommand::Outbox { json } => {
-            let undelivered = outbox::undelivered(&db.pool).await?;
+            let undelivered = queued::undelivered(&db.pool).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&undelivered)?);
             } else if undelivered.is_empty() {
@@ -161,16 +157,15 @@ pub async fn run(command: StreamsCommand, settings: &Settings) -> anyhow::Result
             }
             Ok(())
         }
-        StreamsCommand::Retry { id, all: _ } => {
-            let now = Clock::system().now().timestamp();
-            let queued = outbox::retry_failed(&db.pool, id.as_deref(), now).await?;
-            if id.is_some() && queued == 0 {
-                bail!("No dead letter has that id (see `idp streams outbox`).");
-            }
-            println!(
-                "Queued {queued} event(s) again; a running idp delivers them within IDP_EVENTS_POLL_SECS."
-            );
-            Ok(())
+        StreamsCommand::Retry(retry) => {
+            retry
+                .run(
+                    &db,
+                    Table::Events,
+                    "idp streams outbox",
+                    "IDP_EVENTS_POLL_SECS",
+                )
+                .await
         }
     }
 }

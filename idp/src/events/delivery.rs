@@ -31,6 +31,7 @@ use crate::events::store::{self, Claimed, Receiver};
 use crate::events::streams::Streams;
 use crate::events::{Events, EventsConfig, logout};
 use crate::keys::signing::TokenIssuer;
+use crate::storage::outbox::{self, Table};
 
 /// Events claimed at once per receiver.
 const BATCH: i64 = 10;
@@ -166,7 +167,8 @@ impl Deliverer {
                 let outcome = match &destination {
                     Some(destination) => self.push(destination, event).await,
                     None => Err(Failure {
-                        message: "the client is no longer registered for back-channel logout"
+                        message: "the receiver is no longer configured (a stream deleted, \
+                                  or a client without a back-channel logout URI)"
                             .to_owned(),
                         permanent: true,
                     }),
@@ -203,9 +205,10 @@ impl Deliverer {
         let now = self.clock.now().timestamp();
         let next = now + backoff::delay_secs(FIRST_RETRY_SECS, LONGEST_RETRY_SECS, event.attempts);
         let dead = failure.permanent || event.attempts >= i64::from(self.config.max_attempts);
-        store::mark_failed(
+        outbox::mark_failed(
             &self.pool,
-            event,
+            Table::Events,
+            (&event.id, event.attempts),
             &failure.message,
             next,
             dead.then_some(now),
@@ -220,7 +223,7 @@ impl Deliverer {
         Ok(next)
     }
 
-    /// Where `receiver`'s tokens go now; `None` for a client no longer registered.
+    /// Where `receiver`'s tokens go now; `None` once it is no longer configured.
     async fn destination(&self, receiver: &str) -> anyhow::Result<Option<Destination>> {
         Ok(match Receiver::parse(receiver) {
             Some(Receiver::Stream(id)) => self.streams.target(id).await?.map(|t| Destination {

@@ -28,18 +28,9 @@ use service_kit::clock::Clock;
 use sqlx::AnyConnection;
 use tokio::sync::Notify;
 
-/// CAEP 1.0 §3.1.
-pub const SESSION_REVOKED: &str =
-    "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
-/// CAEP 1.0 §3.3.
-pub const CREDENTIAL_CHANGE: &str =
-    "https://schemas.openid.net/secevent/caep/event-type/credential-change";
-/// RISC 1.0 §2.3.
-pub const ACCOUNT_DISABLED: &str =
-    "https://schemas.openid.net/secevent/risc/event-type/account-disabled";
-/// RISC 1.0 §2.4.
-pub const ACCOUNT_ENABLED: &str =
-    "https://schemas.openid.net/secevent/risc/event-type/account-enabled";
+/// The event type URIs (CAEP 1.0 §3.1 and §3.3, RISC 1.0 §2.3 and §2.4), as the
+/// receiving end in `jwt-auth` reads them.
+pub use jwt_auth::events::{ACCOUNT_DISABLED, ACCOUNT_ENABLED, CREDENTIAL_CHANGE, SESSION_REVOKED};
 
 /// Every event type a stream can ask for, with the short name `idp streams` takes.
 pub const EVENT_TYPES: [(&str, &str); 4] = [

@@ -75,7 +75,7 @@ pub async fn insert<'e>(
 pub async fn due_receivers(pool: &AnyPool, now: i64) -> anyhow::Result<Vec<String>> {
     let rows: Vec<(String,)> = sqlx::query_as(
         "SELECT DISTINCT receiver FROM event_outbox \
-         WHERE delivered_at IS NULL AND failed_at IS NULL \
+         WHERE sent_at IS NULL AND failed_at IS NULL \
            AND next_attempt_at <= $1 AND lease_until <= $1",
     )
     .bind(now)
@@ -110,11 +110,11 @@ pub async fn claim(
     let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
         "UPDATE event_outbox SET lease_until = $1, attempts = attempts + 1 \
          WHERE id IN (SELECT e.id FROM event_outbox e \
-                      WHERE e.receiver = $3 AND e.delivered_at IS NULL AND e.failed_at IS NULL \
+                      WHERE e.receiver = $3 AND e.sent_at IS NULL AND e.failed_at IS NULL \
                         AND e.next_attempt_at <= $2 AND e.lease_until <= $2 \
                         AND NOT EXISTS (SELECT 1 FROM event_outbox p \
                                         WHERE p.receiver = e.receiver AND p.subject = e.subject \
-                                          AND p.delivered_at IS NULL AND p.failed_at IS NULL \
+                                          AND p.sent_at IS NULL AND p.failed_at IS NULL \
                                           AND (p.created_at < e.created_at \
                                                OR (p.created_at = e.created_at AND p.id < e.id))) \
                       ORDER BY e.created_at, e.id LIMIT $4) \
@@ -144,7 +144,7 @@ pub async fn claim(
 
 pub async fn mark_delivered(pool: &AnyPool, id: &str, now: i64) -> anyhow::Result<()> {
     sqlx::query(
-        "UPDATE event_outbox SET delivered_at = $1, lease_until = 0, last_error = NULL \
+        "UPDATE event_outbox SET sent_at = $1, lease_until = 0, last_error = NULL \
          WHERE id = $2",
     )
     .bind(now)
@@ -152,30 +152,6 @@ pub async fn mark_delivered(pool: &AnyPool, id: &str, now: i64) -> anyhow::Resul
     .execute(pool)
     .await
     .context("Failed to mark an event delivered")?;
-    Ok(())
-}
-
-/// Attempt number `claimed.attempts` failed: try again at `next_attempt_at`, or give up
-/// (`failed_at`). An attempt overtaken by a later one changes nothing.
-pub async fn mark_failed(
-    pool: &AnyPool,
-    claimed: &Claimed,
-    error: &str,
-    next_attempt_at: i64,
-    dead_at: Option<i64>,
-) -> anyhow::Result<()> {
-    sqlx::query(
-        "UPDATE event_outbox SET last_error = $1, next_attempt_at = $2, failed_at = $3, \
-         lease_until = 0 WHERE id = $4 AND attempts = $5 AND delivered_at IS NULL",
-    )
-    .bind(error)
-    .bind(next_attempt_at)
-    .bind(dead_at)
-    .bind(&claimed.id)
-    .bind(claimed.attempts)
-    .execute(pool)
-    .await
-    .context("Failed to record a failed delivery")?;
     Ok(())
 }
 
@@ -188,7 +164,7 @@ pub async fn release(
 ) -> anyhow::Result<()> {
     sqlx::query(
         "UPDATE event_outbox SET lease_until = 0, attempts = attempts - 1, \
-         next_attempt_at = $1 WHERE id = $2 AND attempts = $3 AND delivered_at IS NULL",
+         next_attempt_at = $1 WHERE id = $2 AND attempts = $3 AND sent_at IS NULL",
     )
     .bind(next_attempt_at)
     .bind(&claimed.id)
@@ -229,7 +205,7 @@ type ListedRow = (
 pub async fn undelivered(pool: &AnyPool) -> anyhow::Result<Vec<Listed>> {
     let rows: Vec<ListedRow> = sqlx::query_as(
         "SELECT id, receiver, subject, event_type, created_at, attempts, next_attempt_at, \
-         last_error, failed_at FROM event_outbox WHERE delivered_at IS NULL \
+         last_error, failed_at FROM event_outbox WHERE sent_at IS NULL \
          ORDER BY created_at, id",
     )
     .fetch_all(pool)
@@ -263,32 +239,13 @@ pub async fn undelivered(pool: &AnyPool) -> anyhow::Result<Vec<Listed>> {
         .collect())
 }
 
-/// Puts dead letters (`id`, or all of them) back in the queue with fresh attempts;
-/// how many.
-pub async fn retry_failed(pool: &AnyPool, id: Option<&str>, now: i64) -> anyhow::Result<u64> {
-    const RETRY: &str = "UPDATE event_outbox SET failed_at = NULL, attempts = 0, \
-                         next_attempt_at = $1 WHERE failed_at IS NOT NULL";
-    let result = match id {
-        Some(id) => {
-            sqlx::query(&format!("{RETRY} AND id = $2"))
-                .bind(now)
-                .bind(id)
-                .execute(pool)
-                .await
-        }
-        None => sqlx::query(RETRY).bind(now).execute(pool).await,
-    }
-    .context("Failed to retry events")?;
-    Ok(result.rows_affected())
-}
-
 /// Per receiver: events pending and dead letters.
 pub async fn counts(pool: &AnyPool) -> anyhow::Result<HashMap<String, (i64, i64)>> {
     let rows: Vec<(String, i64, i64)> = sqlx::query_as(
         "SELECT receiver, \
                 SUM(CASE WHEN failed_at IS NULL THEN 1 ELSE 0 END), \
                 SUM(CASE WHEN failed_at IS NULL THEN 0 ELSE 1 END) \
-         FROM event_outbox WHERE delivered_at IS NULL GROUP BY receiver",
+         FROM event_outbox WHERE sent_at IS NULL GROUP BY receiver",
     )
     .fetch_all(pool)
     .await

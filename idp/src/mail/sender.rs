@@ -17,6 +17,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::mail::store::{self, Claimed};
 use crate::mail::{MailConfig, Outbox, TransportConfig};
+use crate::storage::outbox::{self, Table};
 
 /// Messages claimed at once.
 const BATCH: i64 = 5;
@@ -112,7 +113,16 @@ impl Sender {
                 let dead = message.attempts >= i64::from(self.config.max_attempts);
                 let next = now
                     + backoff::delay_secs(FIRST_RETRY_SECS, LONGEST_RETRY_SECS, message.attempts);
-                store::mark_failed(&self.pool, message, &error, next, dead.then_some(now)).await?;
+                let attempt = (message.id.as_str(), message.attempts);
+                outbox::mark_failed(
+                    &self.pool,
+                    Table::Mail,
+                    attempt,
+                    &error,
+                    next,
+                    dead.then_some(now),
+                )
+                .await?;
                 if dead {
                     tracing::error!(mail_id = %message.id, attempts = message.attempts, error, "Mail gave up: a dead letter for `idp mail retry`");
                 } else {

@@ -112,31 +112,6 @@ pub async fn mark_sent(pool: &AnyPool, id: &str, now: i64) -> anyhow::Result<()>
     Ok(())
 }
 
-/// Attempt number `attempt` failed: try again at `next_attempt_at`, or give up
-/// (`failed_at`) when `dead_at` says so. An attempt overtaken by a later one (its lease
-/// ran out mid-send) changes nothing: the later one decides.
-pub async fn mark_failed(
-    pool: &AnyPool,
-    claimed: &Claimed,
-    error: &str,
-    next_attempt_at: i64,
-    dead_at: Option<i64>,
-) -> anyhow::Result<()> {
-    sqlx::query(
-        "UPDATE mail_outbox SET last_error = $1, next_attempt_at = $2, failed_at = $3, \
-         lease_until = 0 WHERE id = $4 AND attempts = $5 AND sent_at IS NULL",
-    )
-    .bind(error)
-    .bind(next_attempt_at)
-    .bind(dead_at)
-    .bind(&claimed.id)
-    .bind(claimed.attempts)
-    .execute(pool)
-    .await
-    .context("Failed to record a failed delivery")?;
-    Ok(())
-}
-
 /// One message as `idp mail list` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Listed {
@@ -196,23 +171,4 @@ pub async fn unsent(pool: &AnyPool) -> anyhow::Result<Vec<Listed>> {
             },
         )
         .collect())
-}
-
-/// Puts dead letters (`id`, or all of them) back in the queue with fresh attempts;
-/// how many.
-pub async fn retry_failed(pool: &AnyPool, id: Option<&str>, now: i64) -> anyhow::Result<u64> {
-    const RETRY: &str = "UPDATE mail_outbox SET failed_at = NULL, attempts = 0, \
-                         next_attempt_at = $1 WHERE failed_at IS NOT NULL";
-    let result = match id {
-        Some(id) => {
-            sqlx::query(&format!("{RETRY} AND id = $2"))
-                .bind(now)
-                .bind(id)
-                .execute(pool)
-                .await
-        }
-        None => sqlx::query(RETRY).bind(now).execute(pool).await,
-    }
-    .context("Failed to retry mail")?;
-    Ok(result.rows_affected())
 }

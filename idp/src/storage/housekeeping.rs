@@ -54,7 +54,7 @@ pub async fn purge(pool: &AnyPool, cutoffs: &Cutoffs) -> anyhow::Result<u64> {
             &[cutoffs.access_tokens_expired_before],
         ),
         (
-            "DELETE FROM event_outbox WHERE delivered_at < $1",
+            "DELETE FROM event_outbox WHERE sent_at < $1",
             &[cutoffs.events_delivered_before],
         ),
     ];

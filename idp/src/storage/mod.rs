@@ -2,6 +2,7 @@
 //! PostgreSQL. No HTTP here, and no business rules beyond what SQL constraints enforce.
 
 pub mod housekeeping;
+pub mod outbox;
 
 use service_kit::db::Migrations;
 

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use idp::accounts::status::{AccountStatus, StatusChange};
+use idp::events::Events;
 use idp::events::streams::NewStream;
-use idp::events::{Events, SESSION_REVOKED};
 use idp::oauth::clients::{BackchannelLogout, ClientType};
 use idp::sessions::records::UserSessions;
 use serde_json::{Value, json};
@@ -17,6 +17,8 @@ use crate::browser_helpers::*;
 use crate::event_sink::{EventSink, Pushed, verify};
 use crate::helpers::{PASSWORD, TestApp, spawn_app, spawn_app_with};
 
+// The wire values, spelled out here so that a typo in the code's constants fails.
+const SESSION_REVOKED: &str = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
 const CREDENTIAL_CHANGE: &str =
     "https://schemas.openid.net/secevent/caep/event-type/credential-change";
 const ACCOUNT_DISABLED: &str =
@@ -277,9 +279,14 @@ async fn a_failing_receiver_is_retried_then_dead_lettered_and_retried_by_the_ope
     sink.answer(StatusCode::ACCEPTED, "");
     let now = app.clock.now().timestamp();
     assert_eq!(
-        idp::events::store::retry_failed(&app.db.pool, None, now)
-            .await
-            .unwrap(),
+        idp::storage::outbox::retry_failed(
+            &app.db.pool,
+            idp::storage::outbox::Table::Events,
+            None,
+            now
+        )
+        .await
+        .unwrap(),
         1
     );
     app.event_delivery.deliver_due().await.unwrap();

@@ -4,7 +4,8 @@
 //! sent twice by two instances on one database.
 
 use chrono::Duration;
-use idp::cli::MailCommand;
+use idp::cli::{MailCommand, Retry};
+use idp::storage::outbox::Table;
 use reqwest::header::USER_AGENT;
 use serde_json::json;
 use service_kit::clock::Clock;
@@ -251,10 +252,10 @@ async fn dead_letters_are_listed_and_sent_again_on_request() {
     );
 
     sink.refuse_with(None);
-    let retry = MailCommand::Retry {
+    let retry = MailCommand::Retry(Retry {
         id: Some(unsent[0].id.clone()),
         all: false,
-    };
+    });
     idp::cli::run_mail(retry, &app.settings).await.unwrap();
     app.clock.shift(Duration::seconds(1));
     assert_eq!(app.mail_sender.deliver_due().await.unwrap(), 1);
@@ -347,12 +348,26 @@ async fn an_overtaken_attempt_does_not_decide_the_outcome() {
             .unwrap(),
     );
     assert_eq!((overtaken.attempts, later.attempts), (2, 3));
-    idp::mail::store::mark_failed(pool, &later, "later", t + 900, Some(t + 200))
-        .await
-        .unwrap();
-    idp::mail::store::mark_failed(pool, &overtaken, "overtaken", t + 400, None)
-        .await
-        .unwrap();
+    idp::storage::outbox::mark_failed(
+        pool,
+        Table::Mail,
+        (&later.id, later.attempts),
+        "later",
+        t + 900,
+        Some(t + 200),
+    )
+    .await
+    .unwrap();
+    idp::storage::outbox::mark_failed(
+        pool,
+        Table::Mail,
+        (&overtaken.id, overtaken.attempts),
+        "overtaken",
+        t + 400,
+        None,
+    )
+    .await
+    .unwrap();
     let (last_error, failed_at): (String, Option<i64>) =
         sqlx::query_as("SELECT last_error, failed_at FROM mail_outbox WHERE subject = $1")
             .bind(NOTICE)

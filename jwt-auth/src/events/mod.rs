@@ -28,7 +28,10 @@ pub mod subject;
 
 pub use config::{ReceiverAuthorization, ReceiverConfig};
 pub use error::SetError;
-pub use event::{ChangeType, CredentialType, SecurityEvent};
+pub use event::{
+    ACCOUNT_DISABLED, ACCOUNT_ENABLED, CREDENTIAL_CHANGE, ChangeType, CredentialType,
+    SESSION_REVOKED, SecurityEvent,
+};
 pub use push::{MAX_SET_BYTES, push_endpoint};
 pub use receiver::{EventReceiver, MaintenanceTask, Outcome, Receipt};
 pub use set::SecurityEventToken;

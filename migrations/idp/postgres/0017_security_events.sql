@@ -18,7 +18,8 @@ CREATE TABLE event_streams (
 -- back-channel logout URI (`client_id`); `receiver` names either, for grouping.
 -- `claims` holds everything but `aud`, `iat` and `exp`, which are set when it is signed,
 -- at delivery. Written in the transaction of the change that causes it; delivered in
--- order per receiver and `subject` (the user), at least once, retried with backoff until
+-- order per receiver and `subject` (the user), at least once (`sent_at`: the receiver
+-- answered 2xx), retried with backoff until
 -- IDP_EVENTS_MAX_ATTEMPTS, then a dead letter (`failed_at`) for `idp streams retry`.
 CREATE TABLE event_outbox (
     id              TEXT PRIMARY KEY,
@@ -33,13 +34,13 @@ CREATE TABLE event_outbox (
     next_attempt_at BIGINT NOT NULL,
     lease_until     BIGINT NOT NULL DEFAULT 0,
     last_error      TEXT,
-    delivered_at    BIGINT,
+    sent_at         BIGINT,
     failed_at       BIGINT
 );
 CREATE INDEX event_outbox_due ON event_outbox (receiver, next_attempt_at)
-    WHERE delivered_at IS NULL AND failed_at IS NULL;
+    WHERE sent_at IS NULL AND failed_at IS NULL;
 CREATE INDEX event_outbox_subject ON event_outbox (receiver, subject, created_at)
-    WHERE delivered_at IS NULL AND failed_at IS NULL;
+    WHERE sent_at IS NULL AND failed_at IS NULL;
 
 -- OpenID Connect Back-Channel Logout 1.0 §2.2.
 ALTER TABLE clients ADD COLUMN backchannel_logout_uri TEXT;

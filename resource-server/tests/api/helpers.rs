@@ -382,21 +382,13 @@ async fn start(
 
 impl TestApp {
     /// Stops this server and starts a new one on the same database and settings.
-    pub async fn restart(mut self) -> TestApp {
-        self.stop().await;
-        self.db.pool.close().await;
-        let TestApp {
-            settings,
-            issuer,
-            database,
-            clock,
-            ..
-        } = self;
-        start(settings, issuer, database, clock).await
+    pub async fn restart(self) -> TestApp {
+        self.down_while(async {}).await
     }
 
     /// Stops this server, waits for `meanwhile` (what happens while it is down), and
-    /// starts it again on the same port, database and settings.
+    /// starts it again on the same port (where the idp pushes its events), database and
+    /// settings.
     pub async fn down_while(mut self, meanwhile: impl Future<Output = ()>) -> TestApp {
         let port = self.address.rsplit(':').next().unwrap().to_owned();
         self.settings.listen = format!("127.0.0.1:{port}");

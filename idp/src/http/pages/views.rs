@@ -260,7 +260,7 @@ pub struct AccountPage<'a> {
     pub activity: Vec<ActivityLine>,
     pub password_errors: PasswordErrors,
     /// How long an access token lives ("15 minutes"): what ending a session cannot take
-    /// back at resource servers.
+    /// back at resource servers that receive no security events.
     pub access_lifetime: String,
     pub end_session_path: &'static str,
     pub end_others_path: &'static str,
