@@ -13,6 +13,7 @@ mod load;
 mod machine;
 mod notes;
 mod report;
+mod revocation;
 mod scenarios;
 mod services;
 
@@ -171,6 +172,7 @@ async fn all(options: Options) -> anyhow::Result<ExitCode> {
         below_saturation: measured.below_saturation,
         memory: measured.memory,
         cold_starts: measured.cold_starts,
+        revocation: measured.revocation,
         generator_cores: measured.generator_cores,
         background_cores: measured.background_cores,
     };

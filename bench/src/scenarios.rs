@@ -1,5 +1,5 @@
 //! One harness run from start to end: databases and services up, the cold starts, the
-//! five scenarios each beside its baseline, memory, and everything torn down again.
+//! scenarios each beside its baseline, memory, and everything torn down again.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -15,6 +15,7 @@ use crate::baseline::{self, BareResult, HelloServer};
 use crate::load::{self, LoadResult, LoadSpec, RequestTemplate};
 use crate::machine;
 use crate::report::{self, ColdStart, Measured, MemoryFigure, Scenario};
+use crate::revocation;
 use crate::services::{Backend, Binaries, Kind, Service, ServiceConfig, free_port};
 
 /// How long and how hard to run.
@@ -81,6 +82,9 @@ pub enum Only {
     UsersMe,
     /// 4. GET /jwks and the discovery document.
     Documents,
+    /// Sign-out to the resource server's first refusal (6), and /users/me with
+    /// 100,000 revocation entries vs none (7).
+    Revocation,
 }
 
 const EMAIL: &str = "bench@example.com";
@@ -92,6 +96,8 @@ pub struct Measurements {
     pub below_saturation: Option<Scenario>,
     pub memory: Vec<MemoryFigure>,
     pub cold_starts: Vec<ColdStart>,
+    /// Scenario 6.
+    pub revocation: Option<revocation::Latency>,
     pub generator_cores: f64,
     /// Cores other processes kept busy meanwhile, on average.
     pub background_cores: f64,
@@ -127,6 +133,7 @@ async fn run_in(
     let rs_port = free_port()?;
     let issuer = format!("http://127.0.0.1:{idp_port}");
     let audience = format!("http://127.0.0.1:{rs_port}");
+    let events_authorization = format!("Bearer {}", uuid::Uuid::new_v4().simple());
     let idp = ServiceConfig {
         kind: Kind::Idp,
         binary: binaries.idp.clone(),
@@ -165,6 +172,10 @@ async fn run_in(
             (
                 "RS_DATABASE_URL".into(),
                 backend.fresh_database("rs", dir).await?,
+            ),
+            (
+                "RS_EVENTS_AUTHORIZATION".into(),
+                events_authorization.clone(),
             ),
             ("RUST_LOG".into(), "warn".into()),
         ]
@@ -221,18 +232,7 @@ async fn run_in(
     if registered.status() != reqwest::StatusCode::CREATED {
         bail!("Registration failed: {}", registered.text().await?);
     }
-    let login: Value = http
-        .post(format!("{issuer}/auth/login"))
-        .header("content-type", "application/json")
-        .body(credentials.clone())
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let token = login["access_token"]
-        .as_str()
-        .context("No access token from login")?;
+    let token = &revocation::log_in(&http, &issuer, &credentials).await?;
     // Creates the profile and fills the resource server's key cache.
     http.get(format!("{audience}/users/me"))
         .bearer_auth(token)
@@ -412,7 +412,75 @@ async fn run_in(
         }
     }
 
-    // 5. Memory at the end of the load, then a graceful stop.
+    let mut latency = None;
+    if plan.runs(Only::Revocation) {
+        // At least 20 sign-outs; ten per second of the plan's duration, at most 200.
+        let rounds = ((plan.duration.as_secs_f64() * 10.0) as usize).clamp(20, 200);
+        // The resource server hears of sign-outs as `cargo run` wires it. Only from here:
+        // the login scenario signs one user in past the session cap, and each eviction
+        // would push an event, work a real mix of users rarely causes.
+        revocation::connect(&idp, &audience, &audience, &events_authorization)?;
+        eprintln!(
+            "== 6. sign-out at the idp to the first refusal at the resource server, {rounds} times"
+        );
+        latency = Some(revocation::latency(&http, &issuer, &audience, &credentials, rounds).await?);
+        let connections = plan.connection_sweep(cores)[0];
+        let (empty, full) = revocation_pair(&rs, backend, dir).await?;
+        let me_request =
+            RequestTemplate::get("/users/me").header(AUTHORIZATION, &format!("Bearer {token}"))?;
+        for service in [&empty.0, &full.0] {
+            http.get(format!("{}/users/me", service.base_url()))
+                .bearer_auth(token)
+                .send()
+                .await?
+                .error_for_status()
+                .context("GET /users/me failed on a revocation resource server")?;
+        }
+        eprintln!(
+            "== 7. GET /users/me with {} revocation entries vs none, {connections} connections",
+            revocation::SEEDED_ENTRIES
+        );
+        let (none, many) = interleaved_loads(
+            plan,
+            &spec(
+                empty.0.addr(),
+                me_request.clone(),
+                connections,
+                plan,
+                Some(empty.1.pid()),
+            ),
+            &spec(
+                full.0.addr(),
+                me_request,
+                connections,
+                plan,
+                Some(full.1.pid()),
+            ),
+        )
+        .await?;
+        let rss = |pid: u32| machine::memory(pid).map(|m| m.rss_mib);
+        let (rss_none, rss_many) = (rss(empty.1.pid())?, rss(full.1.pid())?);
+        scenarios.push(Scenario {
+            name: "/users/me, 100k revocations",
+            unit: "/s",
+            connections,
+            server: measured(
+                &format!("GET /users/me, 100,000 revocation entries (RSS {rss_many:.1} MiB)"),
+                &many,
+            ),
+            baseline: measured(
+                &format!("GET /users/me, no revocation entries (RSS {rss_none:.1} MiB)"),
+                &none,
+            ),
+            target_ratio: Some(report::REVOCATIONS_RATIO),
+        });
+        runs.push(none);
+        runs.push(many);
+        empty.1.stop().await?;
+        full.1.stop().await?;
+    }
+
+    // Memory at the end of the load, then a graceful stop.
     let end = [
         machine::memory(idp_service.pid())?,
         machine::memory(rs_service.pid())?,
@@ -455,10 +523,49 @@ async fn run_in(
         below_saturation,
         memory,
         cold_starts,
+        revocation: latency,
         generator_cores,
         background_cores,
         errors,
     })
+}
+
+/// Two more resource servers like `rs` on fresh databases: one with no revocation
+/// entries, one with [`revocation::SEEDED_ENTRIES`] (written after a first start created
+/// the tables, loaded by the second).
+async fn revocation_pair(
+    rs: &ServiceConfig,
+    backend: &mut Backend,
+    dir: &Path,
+) -> anyhow::Result<((ServiceConfig, Service), (ServiceConfig, Service))> {
+    let http = reqwest::Client::new();
+    let mut started = Vec::new();
+    for (name, seeded) in [("rs-empty", false), ("rs-seeded", true)] {
+        let port = free_port()?;
+        let database_url = backend.fresh_database(name, dir).await?;
+        let mut config = rs.clone();
+        config.port = port;
+        config.log = dir.join(format!("{name}.log"));
+        for (key, value) in &mut config.env {
+            match key.as_str() {
+                "RS_LISTEN" => *value = format!("127.0.0.1:{port}"),
+                "RS_DATABASE_URL" => value.clone_from(&database_url),
+                _ => {}
+            }
+        }
+        let mut service = config.spawn()?;
+        service.wait_healthy(&http, Duration::from_secs(30)).await?;
+        if seeded {
+            service.stop().await?;
+            revocation::seed(&database_url).await?;
+            service = config.spawn()?;
+            service.wait_healthy(&http, Duration::from_secs(60)).await?;
+        }
+        started.push((config, service));
+    }
+    let seeded = started.pop().context("No seeded resource server")?;
+    let empty = started.pop().context("No empty resource server")?;
+    Ok((empty, seeded))
 }
 
 /// The measurement window split into slices of about two seconds, each with its
