@@ -607,3 +607,44 @@ async fn deleting_an_account_revokes_its_open_sessions() {
     );
     assert_eq!(payload["reason_admin"]["en"], "The account was deleted");
 }
+
+#[tokio::test]
+async fn a_refused_change_sends_nothing_and_an_ended_session_is_not_told_twice() {
+    let app = spawn_app().await;
+    let sink = EventSink::start().await;
+    stream_to(&app, &sink, "rs").await;
+    app.register("ada@example.com").await;
+    let (access, refresh) = api_session(&app, "ada@example.com").await;
+    let queued = || async {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM event_outbox")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+        n
+    };
+
+    let wrong = app
+        .client
+        .post(app.url("/auth/password"))
+        .bearer_auth(&access)
+        .json(&json!({ "current_password": "not the password", "new_password": "a brand new passphrase" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(wrong.status().is_client_error());
+    assert_eq!(queued().await, 0, "no change, no event");
+
+    sign_out(&app, &access, &refresh).await;
+    let again = app
+        .client
+        .post(app.url("/auth/logout"))
+        .json(&json!({ "refresh_token": refresh }))
+        .send()
+        .await
+        .unwrap();
+    assert!(again.status().is_client_error() || again.status().is_success());
+    sink.wait_for(1).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(queued().await, 1, "one session, one event");
+    assert_eq!(sink.received().len(), 1);
+}
