@@ -413,6 +413,7 @@ async fn run_in(
     }
 
     let mut latency = None;
+    let mut revocation_memory = None;
     if plan.runs(Only::Revocation) {
         // At least 20 sign-outs; ten per second of the plan's duration, at most 200.
         let rounds = ((plan.duration.as_secs_f64() * 10.0) as usize).clamp(20, 200);
@@ -426,6 +427,7 @@ async fn run_in(
         latency = Some(revocation::latency(&http, &issuer, &audience, &credentials, rounds).await?);
         let connections = plan.connection_sweep(cores)[0];
         let (empty, full) = revocation_pair(&rs, backend, dir).await?;
+        let full_idle = machine::memory(full.1.pid())?;
         let me_request =
             RequestTemplate::get("/users/me").header(AUTHORIZATION, &format!("Bearer {token}"))?;
         for service in [&empty.0, &full.0] {
@@ -458,8 +460,15 @@ async fn run_in(
             ),
         )
         .await?;
-        let rss = |pid: u32| machine::memory(pid).map(|m| m.rss_mib);
-        let (rss_none, rss_many) = (rss(empty.1.pid())?, rss(full.1.pid())?);
+        let full_end = machine::memory(full.1.pid())?;
+        let (rss_none, rss_many) = (machine::memory(empty.1.pid())?.rss_mib, full_end.rss_mib);
+        // Held to the same memory targets as the services: the list is loaded at start.
+        revocation_memory = Some(MemoryFigure {
+            service: "resource-server with 100,000 revocations",
+            idle_mib: full_idle.rss_mib,
+            end_mib: full_end.rss_mib,
+            peak_mib: full_end.peak_mib,
+        });
         scenarios.push(Scenario {
             name: "/users/me, 100k revocations",
             unit: "/s",
@@ -494,6 +503,7 @@ async fn run_in(
             end_mib: end.rss_mib,
             peak_mib: end.peak_mib,
         })
+        .chain(revocation_memory)
         .collect();
     rs_service.stop().await?;
     idp_service.stop().await?;

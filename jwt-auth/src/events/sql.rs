@@ -73,18 +73,18 @@ impl SqlStore {
                 .await
                 .context("Failed to create the security event tables")?;
         }
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM jwt_auth_revocations \
-             WHERE expires_at IS NULL OR expires_at >= $1"
-        ))
-        .bind(now)
-        .fetch_all(&pool)
+        let loaded = apply_rows(
+            sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM jwt_auth_revocations \
+                 WHERE expires_at IS NULL OR expires_at >= $1"
+            ))
+            .bind(now)
+            .fetch(&pool),
+            index,
+        )
         .await
         .context("Failed to load the revocations")?;
-        for row in &rows {
-            index.apply(&revocation_from_row(row)?);
-        }
-        tracing::info!(revocations = rows.len(), "Loaded the revocations");
+        tracing::info!(revocations = loaded, "Loaded the revocations");
         Ok(Self {
             pool,
             synced_at: Mutex::new(now),
@@ -144,21 +144,37 @@ impl SqlStore {
 
     pub(crate) async fn sync(&self, index: &RevocationIndex, now: i64) -> anyhow::Result<usize> {
         let mut synced_at = self.synced_at.lock().await;
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM jwt_auth_revocations \
-             WHERE updated_at >= $1 AND (expires_at IS NULL OR expires_at >= $2)"
-        ))
-        .bind(synced_at.saturating_sub(SYNC_OVERLAP_SECS))
-        .bind(now)
-        .fetch_all(&self.pool)
+        let read = apply_rows(
+            sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM jwt_auth_revocations \
+                 WHERE updated_at >= $1 AND (expires_at IS NULL OR expires_at >= $2)"
+            ))
+            .bind(synced_at.saturating_sub(SYNC_OVERLAP_SECS))
+            .bind(now)
+            .fetch(&self.pool),
+            index,
+        )
         .await
         .context("Failed to read the latest revocations")?;
-        for row in &rows {
-            index.apply(&revocation_from_row(row)?);
-        }
         *synced_at = now;
-        Ok(rows.len())
+        Ok(read)
     }
+}
+
+/// Applies each row of `rows` to `index` as it arrives, so that loading a long list
+/// never holds all its rows in memory at once (100,000 rows held together cost about
+/// 100 MiB, which the allocator then kept); how many there were.
+async fn apply_rows(
+    mut rows: impl futures::Stream<Item = Result<AnyRow, sqlx::Error>> + Unpin,
+    index: &RevocationIndex,
+) -> anyhow::Result<usize> {
+    use futures::TryStreamExt;
+    let mut count = 0;
+    while let Some(row) = rows.try_next().await? {
+        index.apply(&revocation_from_row(&row)?);
+        count += 1;
+    }
+    Ok(count)
 }
 
 async fn create_tables(pool: &AnyPool) -> anyhow::Result<()> {
