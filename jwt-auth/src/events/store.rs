@@ -137,6 +137,7 @@ mod tests {
     use super::*;
     use crate::revocation::AccountState;
 
+    #[cfg(feature = "events-store")]
     fn token(sub: &str, sid: &str, iat: i64) -> crate::AccessTokenClaims {
         crate::AccessTokenClaims {
             issuer: "i".into(),
