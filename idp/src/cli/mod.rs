@@ -25,7 +25,7 @@ use crate::oauth::clients::{
     DEFAULT_SCOPE, GrantType, NewClient, PkcePolicy, RedirectUri,
 };
 use crate::storage;
-use crate::storage::outbox::{self, Table};
+use crate::storage::outbox::{self, Delivery, Table};
 
 #[derive(Subcommand)]
 pub enum ClientsCommand {
@@ -384,20 +384,14 @@ pub async fn run_mail(command: MailCommand, settings: &Settings) -> anyhow::Resu
             } else if unsent.is_empty() {
                 println!("Every message has been sent.");
             } else {
-                println!("id\tstate\tto\tsubject\tqueued\tattempts\tnext try\tlast error");
+                println!("id\tto\tsubject\t{DELIVERY_HEADER}");
                 for m in &unsent {
-                    let (state, next) = match m.failed_at {
-                        Some(_) => ("failed", "-".to_owned()),
-                        None => ("pending", time(Some(m.next_attempt_at))),
-                    };
                     println!(
-                        "{}\t{state}\t{}\t{}\t{}\t{}\t{next}\t{}",
+                        "{}\t{}\t{}\t{}",
                         m.id,
                         m.recipient,
                         m.subject,
-                        time(Some(m.created_at)),
-                        m.attempts,
-                        m.last_error.as_deref().unwrap_or("-"),
+                        delivery_columns(&m.delivery)
                     );
                 }
             }
@@ -409,6 +403,24 @@ pub async fn run_mail(command: MailCommand, settings: &Settings) -> anyhow::Resu
         }
     }
     Ok(())
+}
+
+/// The header of [`delivery_columns`].
+pub(crate) const DELIVERY_HEADER: &str = "state\tqueued\tattempts\tnext try\tlast error";
+
+/// Where an outbox row stands, tab-separated: pending or failed (a dead letter), when it
+/// was queued, its attempts, its next try and its last error.
+pub(crate) fn delivery_columns(d: &Delivery) -> String {
+    let (state, next) = match d.failed_at {
+        Some(_) => ("failed", "-".to_owned()),
+        None => ("pending", time(Some(d.next_attempt_at))),
+    };
+    format!(
+        "{state}\t{}\t{}\t{next}\t{}",
+        time(Some(d.created_at)),
+        d.attempts,
+        d.last_error.as_deref().unwrap_or("-"),
+    )
 }
 
 pub(crate) fn time(at: Option<i64>) -> String {

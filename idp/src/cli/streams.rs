@@ -10,7 +10,7 @@ use service_kit::clock::Clock;
 use service_kit::db::Database;
 
 use crate::app::settings::Settings;
-use crate::cli::{Retry, time};
+use crate::cli::{DELIVERY_HEADER, Retry, delivery_columns};
 use crate::events::store::{self as queued, Receiver};
 use crate::events::streams::{NewStream, StreamError, Streams};
 use crate::keys::KeyEncryptionKey;
@@ -135,23 +135,15 @@ pub async fn run(command: StreamsCommand, settings: &Settings) -> anyhow::Result
             } else if undelivered.is_empty() {
                 println!("Every event has been delivered.");
             } else {
-                println!(
-                    "id\tstate\treceiver\tevent\tuser\tqueued\tattempts\tnext try\tlast error"
-                );
+                println!("id\treceiver\tevent\tuser\t{DELIVERY_HEADER}");
                 for e in &undelivered {
-                    let (state, next) = match e.failed_at {
-                        Some(_) => ("failed", "-".to_owned()),
-                        None => ("pending", time(Some(e.next_attempt_at))),
-                    };
                     println!(
-                        "{}\t{state}\t{}\t{}\t{}\t{}\t{}\t{next}\t{}",
+                        "{}\t{}\t{}\t{}\t{}",
                         e.id,
                         e.receiver,
                         e.event_type.rsplit('/').next().unwrap_or(&e.event_type),
                         e.subject,
-                        time(Some(e.created_at)),
-                        e.attempts,
-                        e.last_error.as_deref().unwrap_or("-"),
+                        delivery_columns(&e.delivery)
                     );
                 }
             }

@@ -8,6 +8,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use sqlx::{Any, AnyPool, Executor};
 
+use crate::storage::outbox::{DELIVERY_COLUMNS, Delivery};
+
 /// Who a queued token is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Receiver<'a> {
@@ -176,67 +178,26 @@ pub async fn release(
 }
 
 /// One undelivered event as `idp streams outbox` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct Listed {
     pub id: String,
     pub receiver: String,
     pub subject: String,
     pub event_type: String,
-    pub created_at: i64,
-    pub attempts: i64,
-    pub next_attempt_at: i64,
-    pub last_error: Option<String>,
-    pub failed_at: Option<i64>,
+    #[sqlx(flatten)]
+    #[serde(flatten)]
+    pub delivery: Delivery,
 }
-
-type ListedRow = (
-    String,
-    String,
-    String,
-    String,
-    i64,
-    i64,
-    i64,
-    Option<String>,
-    Option<i64>,
-);
 
 /// Events not yet delivered (pending and dead letters), oldest first.
 pub async fn undelivered(pool: &AnyPool) -> anyhow::Result<Vec<Listed>> {
-    let rows: Vec<ListedRow> = sqlx::query_as(
-        "SELECT id, receiver, subject, event_type, created_at, attempts, next_attempt_at, \
-         last_error, failed_at FROM event_outbox WHERE sent_at IS NULL \
-         ORDER BY created_at, id",
-    )
+    sqlx::query_as(&format!(
+        "SELECT id, receiver, subject, event_type, {DELIVERY_COLUMNS} FROM event_outbox \
+         WHERE sent_at IS NULL ORDER BY created_at, id"
+    ))
     .fetch_all(pool)
     .await
-    .context("Failed to list events")?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(
-                id,
-                receiver,
-                subject,
-                event_type,
-                created_at,
-                attempts,
-                next_attempt_at,
-                last_error,
-                failed_at,
-            )| Listed {
-                id,
-                receiver,
-                subject,
-                event_type,
-                created_at,
-                attempts,
-                next_attempt_at,
-                last_error,
-                failed_at,
-            },
-        )
-        .collect())
+    .context("Failed to list events")
 }
 
 /// Per receiver: events pending and dead letters.

@@ -4,6 +4,8 @@ use anyhow::Context;
 use serde::Serialize;
 use sqlx::{Any, AnyPool, Executor};
 
+use crate::storage::outbox::{DELIVERY_COLUMNS, Delivery};
+
 /// A message as queued.
 pub struct NewRow<'a> {
     pub id: &'a str,
@@ -113,62 +115,23 @@ pub async fn mark_sent(pool: &AnyPool, id: &str, now: i64) -> anyhow::Result<()>
 }
 
 /// One message as `idp mail list` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct Listed {
     pub id: String,
     pub recipient: String,
     pub subject: String,
-    pub created_at: i64,
-    pub attempts: i64,
-    pub next_attempt_at: i64,
-    pub last_error: Option<String>,
-    pub failed_at: Option<i64>,
+    #[sqlx(flatten)]
+    #[serde(flatten)]
+    pub delivery: Delivery,
 }
-
-type ListedRow = (
-    String,
-    String,
-    String,
-    i64,
-    i64,
-    i64,
-    Option<String>,
-    Option<i64>,
-);
 
 /// Messages not yet sent (pending and dead letters), oldest first.
 pub async fn unsent(pool: &AnyPool) -> anyhow::Result<Vec<Listed>> {
-    let rows: Vec<ListedRow> = sqlx::query_as(
-        "SELECT id, recipient, subject, created_at, attempts, next_attempt_at, last_error, \
-         failed_at FROM mail_outbox WHERE sent_at IS NULL ORDER BY created_at, id",
-    )
+    sqlx::query_as(&format!(
+        "SELECT id, recipient, subject, {DELIVERY_COLUMNS} FROM mail_outbox \
+         WHERE sent_at IS NULL ORDER BY created_at, id"
+    ))
     .fetch_all(pool)
     .await
-    .context("Failed to list mail")?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(
-                id,
-                recipient,
-                subject,
-                created_at,
-                attempts,
-                next_attempt_at,
-                last_error,
-                failed_at,
-            )| {
-                Listed {
-                    id,
-                    recipient,
-                    subject,
-                    created_at,
-                    attempts,
-                    next_attempt_at,
-                    last_error,
-                    failed_at,
-                }
-            },
-        )
-        .collect())
+    .context("Failed to list mail")
 }

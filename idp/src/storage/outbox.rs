@@ -4,7 +4,22 @@
 //! retry the same way. How each claims its rows, and what it keeps once sent, is its own.
 
 use anyhow::Context;
+use serde::Serialize;
 use sqlx::AnyPool;
+
+/// Where one undelivered row stands, as `idp mail list` and `idp streams outbox` show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct Delivery {
+    pub created_at: i64,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    /// Set once it is a dead letter.
+    pub failed_at: Option<i64>,
+}
+
+/// The columns of [`Delivery`], for a `SELECT`.
+pub const DELIVERY_COLUMNS: &str = "created_at, attempts, next_attempt_at, last_error, failed_at";
 
 /// One of the outbox tables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -76,13 +76,19 @@ async fn failed_attempts(app: &TestApp, attempts: i64) -> Vec<idp::events::store
         if !undelivered.is_empty()
             && undelivered
                 .iter()
-                .all(|e| e.attempts == attempts && e.last_error.is_some())
+                .all(|e| e.delivery.attempts == attempts && e.delivery.last_error.is_some())
         {
             return undelivered;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("the events were not tried {attempts} time(s)");
+}
+
+/// Every queued event was delivered.
+async fn nothing_left(app: &TestApp) {
+    let undelivered = idp::events::store::undelivered(&app.db.pool).await.unwrap();
+    assert!(undelivered.is_empty(), "{undelivered:?}");
 }
 
 /// Logs `email` in through the JSON API; its access and refresh tokens.
@@ -257,19 +263,20 @@ async fn a_failing_receiver_is_retried_then_dead_lettered_and_retried_by_the_ope
     assert_eq!(undelivered.len(), 1);
     assert!(
         undelivered[0]
+            .delivery
             .last_error
             .as_deref()
             .unwrap()
             .contains("503")
     );
-    assert_eq!(undelivered[0].failed_at, None);
+    assert_eq!(undelivered[0].delivery.failed_at, None);
 
     app.clock.shift(chrono::Duration::seconds(10));
     app.event_delivery.deliver_due().await.unwrap();
     let undelivered = idp::events::store::undelivered(&app.db.pool).await.unwrap();
-    assert_eq!(undelivered[0].attempts, 2);
+    assert_eq!(undelivered[0].delivery.attempts, 2);
     assert!(
-        undelivered[0].failed_at.is_some(),
+        undelivered[0].delivery.failed_at.is_some(),
         "a dead letter after 2 tries"
     );
     app.clock.shift(chrono::Duration::seconds(3600));
@@ -297,12 +304,7 @@ async fn a_failing_receiver_is_retried_then_dead_lettered_and_retried_by_the_ope
         jti(&pushed[2]),
         "a redelivery keeps its jti"
     );
-    assert!(
-        idp::events::store::undelivered(&app.db.pool)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    nothing_left(&app).await;
 }
 
 #[tokio::test]
@@ -320,8 +322,8 @@ async fn a_refusal_with_an_err_code_is_recorded_and_not_retried() {
     sink.wait_for(1).await;
 
     let undelivered = failed_attempts(&app, 1).await;
-    assert!(undelivered[0].failed_at.is_some());
-    let error = undelivered[0].last_error.clone().unwrap();
+    assert!(undelivered[0].delivery.failed_at.is_some());
+    let error = undelivered[0].delivery.last_error.clone().unwrap();
     assert!(error.contains("err=invalid_audience"), "{error}");
     assert!(error.contains("not for us"), "{error}");
 }
@@ -402,12 +404,7 @@ async fn a_queued_event_survives_a_restart_of_the_idp() {
     let (_, claims) = verify(&app, &pushed[1].body).await;
     assert_eq!(claims["iss"], first_issuer.as_str(), "as queued");
     assert!(claims["events"].get(SESSION_REVOKED).is_some());
-    assert!(
-        idp::events::store::undelivered(&app.db.pool)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    nothing_left(&app).await;
 }
 
 #[tokio::test]

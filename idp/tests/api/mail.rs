@@ -241,9 +241,16 @@ async fn dead_letters_are_listed_and_sent_again_on_request() {
         .filter(|m| m.subject == NOTICE)
         .collect();
     assert_eq!(unsent.len(), 1);
-    assert_eq!(unsent[0].attempts, 2);
-    assert!(unsent[0].failed_at.is_some(), "a dead letter");
-    assert!(unsent[0].last_error.as_deref().unwrap().contains("554"));
+    assert_eq!(unsent[0].delivery.attempts, 2);
+    assert!(unsent[0].delivery.failed_at.is_some(), "a dead letter");
+    assert!(
+        unsent[0]
+            .delivery
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("554")
+    );
     app.clock.shift(Duration::days(1));
     assert_eq!(
         app.mail_sender.deliver_due().await.unwrap(),
